@@ -1,0 +1,76 @@
+"""The ``edkeras`` command line (DESIGN.md §8).
+
+Each sub-command lives in its own module under :mod:`edkeras.commands` with three
+names: ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Command
+modules import heavy libraries (TensorFlow, Keras) inside ``run`` only, so that
+``edkeras --help`` is fast.
+
+Bad input (:class:`edkeras.errors.InputError`, a missing file, an existing output
+without ``--force``) is reported as one line ``edkeras <command>: error: ...`` with exit
+status 1; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edkeras import __version__
+from edkeras.errors import InputError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS: dict[str, str] = {
+    "simulate": "edkeras.commands.simulate",
+    "convert-npz": "edkeras.commands.convert_npz",
+    "ingest-tpstream": "edkeras.commands.ingest_tpstream",
+    "doctor": "edkeras.commands.doctor",
+    "train": "edkeras.commands.train",
+    "tune": "edkeras.commands.tune",
+    "evaluate": "edkeras.commands.evaluate",
+    "likelihood": "edkeras.commands.likelihood",
+    "point": "edkeras.commands.point",
+    "run": "edkeras.commands.run_notebook",
+    "leaderboard": "edkeras.commands.leaderboard",
+}
+
+
+def _available() -> dict[str, object]:
+    mods = {}
+    for name, modname in COMMANDS.items():
+        try:
+            mods[name] = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edkeras",
+        description="Electron-direction reconstruction for DUNE supernova pointing (Keras 3).",
+    )
+    parser.add_argument("--version", action="version", version=f"edkeras {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, mod in _available().items():
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (InputError, FileExistsError, FileNotFoundError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"edkeras {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

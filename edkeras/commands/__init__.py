@@ -1,0 +1,1 @@
+"""One module per ``edkeras`` sub-command: ``HELP``, ``configure(parser)``, ``run(args)``."""
