@@ -240,7 +240,7 @@ class EventFileWriter:
                 f"images/{p}", shape=(0, t, c), maxshape=(None, t, c), dtype=np.float32,
                 chunks=(CHUNK_EVENTS, t, c), **opts,
             )
-        for name, (hpath, shape, dtype, _) in _FIELDS.items():
+        for hpath, shape, dtype, _ in _FIELDS.values():
             self._h5.create_dataset(
                 hpath, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                 chunks=(max(CHUNK_EVENTS, 1024), *shape),
