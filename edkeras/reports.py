@@ -1,0 +1,195 @@
+"""Notebooks as reports: execute a phase notebook with papermill, export it to HTML.
+
+``edkeras run v21_uncertainty -p epochs 3`` executes ``notebooks/v21_uncertainty.ipynb``
+into ``runs/<run_name>/v21_uncertainty.ipynb`` (the executed copy lives with the run) and
+writes ``reports/v21_uncertainty.html`` (code hidden unless ``show_code``). A notebook
+that fails still gets its report, showing the error, and the call reports failure.
+
+Every notebook ends by calling :func:`save_summary`, which writes the figures it
+measured into ``runs/<run_name>/summary.json``; tests read that file, not only the exit
+status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edkeras.errors import InputError
+
+__all__ = [
+    "NotebookResult",
+    "export_html",
+    "find_notebook",
+    "notebook_parameters",
+    "project_root",
+    "run_notebook",
+    "save_summary",
+]
+
+
+def project_root() -> Path:
+    """The folder holding ``notebooks/``, ``runs/``, ``reports/``: the checkout when
+    edkeras is installed editable, else the current directory."""
+    here = Path(__file__).resolve().parents[1]
+    if (here / "notebooks").is_dir() and (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+def find_notebook(name: str | os.PathLike) -> Path:
+    """Resolve ``v21_uncertainty``, ``v21_uncertainty.ipynb`` or a path to a notebook file."""
+    p = Path(name)
+    candidates = [p, p.with_suffix(".ipynb")] if p.suffix != ".ipynb" else [p]
+    candidates += [project_root() / "notebooks" / c.name for c in candidates]
+    for c in candidates:
+        if c.is_file():
+            return c
+    known = sorted(q.stem for q in (project_root() / "notebooks").glob("*.ipynb"))
+    raise InputError(f"{name}: no such notebook; known notebooks: {', '.join(known) or '(none)'}")
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """The literal parameters of a notebook's cell tagged ``parameters`` (name → default)."""
+    import ast
+
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target = node.targets[0]
+                    if isinstance(target, ast.Name):
+                        out[target.id] = ast.literal_eval(node.value)
+            return out
+    raise InputError(f"{path}: no cell tagged 'parameters'")
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    """What :func:`run_notebook` produced."""
+
+    notebook: Path
+    executed: Path
+    html: Path
+    ok: bool
+    error: str
+    seconds: float
+    summary: dict | None
+
+
+def export_html(executed: str | os.PathLike, html: str | os.PathLike, show_code: bool = False) -> Path:
+    """Export an executed notebook to a standalone HTML file (code hidden by default)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    out = Path(html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def run_notebook(
+    name: str | os.PathLike,
+    parameters: dict[str, Any] | None = None,
+    *,
+    report_dir: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    show_code: bool = False,
+    kernel_name: str = "python3",
+    progress: bool = True,
+) -> NotebookResult:
+    """Execute a notebook with papermill into its run folder and export the HTML report.
+
+    Args:
+        name: notebook name (``v21_uncertainty``) or path.
+        parameters: values for the notebook's ``parameters`` cell; unknown names are an
+            error (papermill would silently add them).
+        report_dir: where the HTML goes (default ``<project>/reports``).
+        runs_dir: where run folders live (default ``<project>/runs``); passed to the
+            notebook as the parameter ``runs_dir`` when it has one.
+        show_code: keep the code cells in the HTML.
+
+    Returns:
+        A :class:`NotebookResult`; ``ok`` is false when a cell raised (the report then shows
+        the error).
+    """
+    import papermill as pm
+
+    nb_path = find_notebook(name)
+    defaults = notebook_parameters(nb_path)
+    params = dict(parameters or {})
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise InputError(
+            f"{nb_path.name}: unknown parameter '{unknown[0]}'; valid parameters: {', '.join(defaults)}"
+        )
+    root = project_root()
+    runs = Path(runs_dir) if runs_dir is not None else root / "runs"
+    if "runs_dir" in defaults and "runs_dir" not in params:
+        params["runs_dir"] = str(runs)
+    run_name = params.get("run_name", defaults.get("run_name", nb_path.stem))
+    run_dir = runs / str(run_name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    executed = run_dir / nb_path.name
+    html = Path(report_dir or root / "reports") / f"{nb_path.stem}.html"
+    t0 = time.perf_counter()
+    error = ""
+    # Figures must render inline in the executed notebook even when the caller runs with a
+    # non-interactive MPLBACKEND (Agg in CI): the kernel inherits this environment.
+    saved_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        pm.execute_notebook(
+            str(nb_path), str(executed), parameters=params, kernel_name=kernel_name, language="python",
+            cwd=str(root), progress_bar=progress, log_output=False,
+        )
+    except pm.PapermillExecutionError as e:
+        error = f"{e.ename}: {e.evalue}"
+    finally:
+        if saved_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved_backend
+    seconds = time.perf_counter() - t0
+    export_html(executed, html, show_code=show_code)
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return NotebookResult(nb_path, executed, html, not error, error, seconds, summary)
+
+
+def save_summary(run_dir: str | os.PathLike, values: dict[str, Any]) -> Path:
+    """Write a notebook's measured figures to ``<run_dir>/summary.json`` (atomically)."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "summary.json"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(values, indent=2, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _jsonable(x: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -1,0 +1,71 @@
+"""Notebook execution and HTML export (papermill + nbconvert) on tiny notebooks."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from edkeras.commands.run_notebook import parse_value
+from edkeras.errors import InputError
+from edkeras.reports import notebook_parameters, run_notebook
+
+
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("run_name = 'tiny'\nn = 3\nfail = False\nruns_dir = 'runs'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny"), params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+BODY = """
+import matplotlib.pyplot as plt
+from edkeras.reports import save_summary
+plt.plot(range(n)); plt.show()
+assert not fail, "asked to fail"
+save_summary(f"{runs_dir}/{run_name}", {"n": n, "squares": [i * i for i in range(n)]})
+"""
+
+
+def test_parameters_are_read(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    assert notebook_parameters(nb) == {"run_name": "tiny", "n": 3, "fail": False, "runs_dir": "runs"}
+
+
+def test_run_writes_executed_copy_html_and_summary(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    res = run_notebook(nb, {"n": 4}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
+    assert res.ok, res.error
+    assert res.executed == tmp_path / "runs" / "tiny" / "tiny.ipynb"
+    assert res.summary == {"n": 4, "squares": [0, 1, 4, 9]}
+    html = res.html.read_text()
+    assert "<img" in html
+    assert "save_summary" not in html  # code hidden by default
+    assert "Traceback" not in html
+
+
+def test_failing_notebook_still_reports(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    res = run_notebook(nb, {"fail": True}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
+    assert not res.ok
+    assert "asked to fail" in res.error
+    assert "asked to fail" in res.html.read_text()
+    assert res.summary is None
+
+
+def test_unknown_parameter_rejected(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    with pytest.raises(InputError, match="unknown parameter 'epochz'; valid parameters: run_name, n, fail"):
+        run_notebook(nb, {"epochz": 3}, report_dir=tmp_path, runs_dir=tmp_path)
+
+
+def test_cli_values():
+    assert parse_value("3") == 3
+    assert parse_value("True") is True
+    assert parse_value("0.5") == 0.5
+    assert parse_value("synthetic") == "synthetic"
+    assert parse_value("[1, 2]") == [1, 2]
+    assert json.dumps(parse_value("None")) == "null"
