@@ -1,0 +1,217 @@
+"""Spherical mean, ensemble spread, membership, and the saved Keras ensemble."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from edkeras import vmf
+from edkeras.ensembles import (
+    bootstrap_membership,
+    combine_members,
+    kappa_from_resultant,
+    kfold_membership,
+    mean_resultant_length,
+    spherical_mean,
+    spread_kappa,
+)
+from edkeras.errors import InputError
+
+S2 = np.sqrt(0.5)
+
+
+def test_spherical_mean_known_answers() -> None:
+    np.testing.assert_allclose(spherical_mean([[1, 0, 0], [0, 1, 0]]), [S2, S2, 0.0])
+    # rows are normalised first: a long vector does not dominate
+    np.testing.assert_allclose(spherical_mean([[5, 0, 0], [0, 0.1, 0]]), [S2, S2, 0.0])
+    # weights (e.g. κ): (3·x̂ + ŷ)/|…|
+    np.testing.assert_allclose(
+        spherical_mean([[1, 0, 0], [0, 1, 0]], [3.0, 1.0]), np.array([3, 1, 0]) / np.sqrt(10)
+    )
+    # (M, N, 3) with per-event weights, and the member axis second
+    d = np.array([[[1, 0, 0], [0, 0, 1]], [[0, 1, 0], [0, 0, 1]]], dtype=float)  # (M=2, N=2, 3)
+    out = spherical_mean(d, weights=[[1.0, 1.0], [0.0, 5.0]])
+    np.testing.assert_allclose(out, [[1, 0, 0], [0, 0, 1]], atol=1e-12)
+    np.testing.assert_allclose(spherical_mean(np.swapaxes(d, 0, 1), axis=1), spherical_mean(d))
+    # identical members: the mean is the member
+    u = np.array([0.2, -0.3, 0.9]) / np.linalg.norm([0.2, -0.3, 0.9])
+    np.testing.assert_allclose(spherical_mean(np.stack([u, u, u])), u)
+
+
+def test_spherical_mean_antipodal() -> None:
+    anti = np.array([[[1.0, 0, 0], [0, 0, 1]], [[-1.0, 0, 0], [0, 0, 1]]])  # event 0 cancels
+    with pytest.raises(InputError, match="event 0 has no mean direction"):
+        spherical_mean(anti)
+    nan = spherical_mean(anti, on_degenerate="nan")
+    assert np.isnan(nan[0]).all() and np.allclose(nan[1], [0, 0, 1])
+    np.testing.assert_allclose(spherical_mean(anti, on_degenerate="first")[0], [1, 0, 0])
+    # unequal weights break the tie towards the heavier member
+    np.testing.assert_allclose(spherical_mean([[1, 0, 0], [-1, 0, 0]], [2.0, 1.0]), [1, 0, 0])
+    with pytest.raises(InputError, match="on_degenerate"):
+        spherical_mean(anti, on_degenerate="zero")
+
+
+def test_spread_kappa_matches_the_scatter() -> None:
+    for k in (1.0, 10.0, 100.0, 1000.0):
+        assert kappa_from_resultant(vmf.mean_cos(k)) == pytest.approx(k, rel=0.05)
+    assert kappa_from_resultant(1.0) == 1e6
+    rng = np.random.default_rng(0)
+    members = vmf.sample([0, 0, 1], 50.0, 4000, rng).reshape(400, 10, 3).transpose(1, 0, 2)  # M=10, N=400
+    r = mean_resultant_length(members)
+    assert r.shape == (400,)
+    k = spread_kappa(members)
+    # for M members from a vMF(κ), 2κM(1 − R̄) ~ χ²(2(M − 1)), so E[1/κ̂] ≈ E[1 − R̄] = (M − 1)/(Mκ)
+    assert np.mean(1.0 / k) == pytest.approx(9 / (10 * 50.0), rel=0.05)
+    # the spread does not depend on the frame (swap two axes: a reflection)
+    np.testing.assert_allclose(spread_kappa(members[:, :, [0, 2, 1]]), k, rtol=1e-9)
+    with pytest.raises(InputError, match="at least 2 members"):
+        spread_kappa(members[:1])
+
+
+def test_combine_members_modes() -> None:
+    a = np.array([[1.0, 0, 0, 10.0]])
+    b = np.array([[0.0, 1, 0, 30.0]])
+    only_dir = combine_members([a[:, :3], b[:, :3]])
+    assert only_dir.shape == (1, 4)  # auto → spread κ for direction members
+    np.testing.assert_allclose(only_dir[0, :3], [S2, S2, 0])
+    r = np.sqrt(0.5)
+    np.testing.assert_allclose(only_dir[0, 3], kappa_from_resultant(r))
+    assert combine_members([a[:, :3], b[:, :3]], kappa="none").shape == (1, 3)
+    members = combine_members([a, b], kappa="members")
+    assert members[0, 3] == pytest.approx(20.0)
+    comb = combine_members([a, b])  # auto → combined
+    assert comb[0, 3] == pytest.approx(1.0 / (0.5 * (1 / 10 + 1 / 30) + 1 / kappa_from_resultant(r)))
+    weighted = combine_members([a, b], weighting="kappa", kappa="none")
+    np.testing.assert_allclose(weighted[0], np.array([10, 30, 0]) / np.sqrt(1000))
+    with pytest.raises(InputError, match="needs vMF members"):
+        combine_members([a[:, :3], b[:, :3]], weighting="kappa")
+    with pytest.raises(InputError, match="at least 2 members"):
+        combine_members([a])
+
+
+def test_bootstrap_membership() -> None:
+    ids = np.arange(1000, 1500)
+    m = bootstrap_membership(ids, 4, seed=3)
+    again = bootstrap_membership(ids[::-1], 4, seed=3)
+    assert len(m) == 4
+    for x, y in zip(m, again):
+        np.testing.assert_array_equal(x.train_ids, y.train_ids)
+        assert x.seed == y.seed
+    for x in m:
+        assert x.train_ids.size == 500
+        assert np.isin(x.train_ids, ids).all()
+        assert np.unique(x.train_ids).size < 500  # with replacement
+        np.testing.assert_array_equal(np.union1d(np.unique(x.train_ids), x.holdout_ids), ids)
+        assert 0.3 < x.holdout_ids.size / 500 < 0.44  # ≈ 1/e out of bag
+    assert not np.array_equal(m[0].train_ids, m[1].train_ids)
+    assert len({x.seed for x in m}) == 4
+    other = bootstrap_membership(ids, 4, seed=4)
+    assert not np.array_equal(other[0].train_ids, m[0].train_ids)
+    with pytest.raises(InputError, match="unique"):
+        bootstrap_membership([1, 1, 2], 2)
+
+
+def test_kfold_membership() -> None:
+    ids = np.arange(103)
+    folds = kfold_membership(ids, 5, seed=1)
+    holdouts = np.concatenate([f.holdout_ids for f in folds])
+    np.testing.assert_array_equal(np.sort(holdouts), ids)  # a partition
+    for f in folds:
+        assert np.intersect1d(f.train_ids, f.holdout_ids).size == 0
+        np.testing.assert_array_equal(np.union1d(f.train_ids, f.holdout_ids), ids)
+        assert f.holdout_ids.size in (20, 21)
+    np.testing.assert_array_equal(kfold_membership(ids, 5, seed=1)[2].holdout_ids, folds[2].holdout_ids)
+    assert not np.array_equal(kfold_membership(ids, 5, seed=2)[0].holdout_ids, folds[0].holdout_ids)
+    with pytest.raises(InputError, match="k must be"):
+        kfold_membership(ids, 1)
+
+
+# ----------------------------------------------------------------------------- Keras
+
+SHAPE = (16, 8)
+HAVE_MODELS = importlib.util.find_spec("edkeras.models") is not None
+
+
+def _tiny_member(head: str, seed: int):
+    """A member from edkeras.models.build_model (or a stand-in with the same names)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if HAVE_MODELS:
+        from edkeras.models import build_model
+
+        return build_model("compact", head=head, input_shape=SHAPE, filters=4, depth=1, dense_units=8)
+    inputs = {n: keras.Input(SHAPE, name=n) for n in ("view_u", "view_v", "view_x")}
+    h = keras.layers.Concatenate()([keras.layers.Flatten()(t) for t in inputs.values()])
+    d = keras.layers.UnitNormalization(name="direction" if head == "direction" else "unit")(
+        keras.layers.Dense(3)(h)
+    )
+    if head == "vmf":
+        k = keras.layers.Dense(1, activation="softplus")(h)
+        d = keras.layers.Concatenate(name="direction")([d, k])
+    return keras.Model(inputs, {"direction": d}, name="tiny")
+
+
+def _inputs(n: int = 5) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        name: (rng.random((n, *SHAPE)) * 200).astype("float32") for name in ("view_u", "view_v", "view_x")
+    }
+
+
+def test_ensemble_predicts_saves_and_reloads(tmp_path) -> None:
+    import keras
+
+    from edkeras.ensembles import Ensemble, build_ensemble, load_ensemble
+
+    members = [_tiny_member("vmf", s) for s in range(3)]
+    x = _inputs()
+    member_out = [np.asarray(m(x, training=False)["direction"]) for m in members]
+    ens = build_ensemble(members, weighting="kappa")
+    assert isinstance(ens, Ensemble) and len(ens.members) == 3
+    assert [m.name for m in ens.members] == ["member_0", "member_1", "member_2"]
+    out = np.asarray(ens(x, training=False)["direction"])
+    assert out.shape == (5, 4)
+    np.testing.assert_allclose(out, combine_members(member_out, weighting="kappa"), rtol=2e-5, atol=2e-6)
+    path = tmp_path / "ensemble.keras"
+    ens.save(path)
+    again = load_ensemble(path)
+    assert isinstance(again, Ensemble)
+    np.testing.assert_array_equal(np.asarray(again(x, training=False)["direction"]), out)
+    assert again.combiner.get_config()["kappa"] == "combined"
+    # plain keras.saving.load_model in safe mode reads it too (classes are registered)
+    plain = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(plain(x, training=False)["direction"]), out)
+
+
+def test_ensemble_of_direction_heads_and_errors() -> None:
+    from edkeras.ensembles import build_ensemble
+
+    members = [_tiny_member("direction", s) for s in range(2)]
+    x = _inputs(3)
+    member_out = [np.asarray(m(x, training=False)["direction"]) for m in members]
+    spread = np.asarray(build_ensemble(members)(x, training=False)["direction"])
+    assert spread.shape == (3, 4)
+    np.testing.assert_allclose(spread, combine_members(member_out), rtol=2e-5, atol=2e-6)
+    plain = np.asarray(build_ensemble(members, kappa="none")(x, training=False)["direction"])
+    np.testing.assert_allclose(np.linalg.norm(plain, axis=1), 1.0, atol=1e-6)
+    with pytest.raises(InputError, match="needs vMF members"):
+        build_ensemble(members, weighting="kappa")
+    with pytest.raises(InputError, match="at least 2 members"):
+        build_ensemble(members[:1])
+
+
+@pytest.mark.skipif(not HAVE_MODELS, reason="edkeras.models is not in the tree yet")
+def test_ensemble_of_multitask_members_averages_energy() -> None:
+    from edkeras.ensembles import build_ensemble
+
+    members = [_tiny_member("multitask", s) for s in range(2)]
+    x = _inputs(4)
+    outs = [m(x, training=False) for m in members]
+    ens_out = build_ensemble(members, kappa="none")(x, training=False)
+    assert set(ens_out) == {"direction", "energy", "interaction"}
+    np.testing.assert_allclose(
+        ens_out["energy"], 0.5 * (np.asarray(outs[0]["energy"]) + np.asarray(outs[1]["energy"])), rtol=1e-5
+    )
