@@ -1,0 +1,152 @@
+"""``edkeras likelihood``: fit P(cos θ | E) tables from predictions files (never the test split).
+
+Example:
+    edkeras likelihood runs/r1/predictions_val.npz --out tables.npz --method mixture \\
+        --validate runs/r1/predictions_cal.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "Fit likelihood tables P(cos θ | E) from predictions files (validation or calibration, never test)."
+
+
+def _edge(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"energy bin edge must be a number or inf; received {text!r}") from e
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``edkeras likelihood``."""
+    from edkeras.likelihood import DEFAULT_ENERGY_EDGES, FLOOR, METHODS, REFERENCES, SMOOTHINGS
+
+    parser.add_argument("predictions", nargs="+", help="predictions .npz files (joined)")
+    parser.add_argument("--out", required=True, help="output table .npz")
+    parser.add_argument("--method", choices=METHODS, default="kde", help="density estimate (default kde)")
+    parser.add_argument(
+        "--reference",
+        choices=REFERENCES,
+        default="neutrino",
+        help="angle to the neutrino (pointing; default) or to the true electron",
+    )
+    parser.add_argument(
+        "--energy-bins",
+        nargs="+",
+        type=_edge,
+        default=list(DEFAULT_ENERGY_EDGES),
+        metavar="EDGE",
+        help="reconstructed-energy bin edges in MeV (default 5 10 15 20 30 50 inf)",
+    )
+    parser.add_argument(
+        "--kappa-bins",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also tabulate in N bins of predicted kappa (3-D table)",
+    )
+    parser.add_argument("--cos-bins", type=int, default=100, help="number of cos θ bins (default 100)")
+    parser.add_argument(
+        "--cos-spacing",
+        choices=("angle", "cos"),
+        default="angle",
+        help="bins equal in angle (default) or in cos θ",
+    )
+    parser.add_argument("--smoothing", choices=SMOOTHINGS, default="auto", help="smoothing across energy")
+    parser.add_argument("--floor", type=float, default=FLOOR, help=f"smallest density (default {FLOOR:g})")
+    parser.add_argument("--min-events", type=int, default=20, help="fewest events to fit a bin on its own")
+    parser.add_argument(
+        "--no-per-interaction",
+        action="store_true",
+        help="do not fit separate ES and CC tables when both are present",
+    )
+    parser.add_argument(
+        "--validate",
+        metavar="HELDOUT.npz",
+        help="score every method on these held-out predictions (mean ln L, PIT coverage)",
+    )
+    parser.add_argument(
+        "--allow-test",
+        action="store_true",
+        help="accept a file whose split is 'test' (tables must not be fitted on the test split)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def _check_split(pred: object, allow_test: bool) -> None:
+    from edkeras.errors import InputError
+
+    if "test" in str(pred.split).split("+"):
+        if not allow_test:
+            raise InputError(
+                f"{pred.path}: split is 'test'; likelihood tables are never fitted or chosen on the test "
+                "split (use validation or a calibration sample, or --allow-test to override)"
+            )
+        print(
+            f"edkeras likelihood: warning: using {pred.path} from the test split (--allow-test); "
+            "numbers measured on that split are no longer held out",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, save, optionally validate; print a short summary."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from edkeras.io.predictions import load_predictions
+    from edkeras.likelihood import build_table, compare_methods, save_table
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; use --force to replace it")
+    parts = []
+    for p in tqdm(
+        args.predictions, desc="reading predictions", unit="file", disable=len(args.predictions) < 3
+    ):
+        pred = load_predictions(p)
+        _check_split(pred, args.allow_test)
+        parts.append(pred)
+    options = {
+        "method": args.method,
+        "reference": args.reference,
+        "energy_edges": args.energy_bins,
+        "n_cos": args.cos_bins,
+        "cos_spacing": args.cos_spacing,
+        "kappa_bins": args.kappa_bins,
+        "smoothing": args.smoothing,
+        "floor": args.floor,
+        "min_events": args.min_events,
+        "per_interaction": not args.no_per_interaction,
+    }
+    table = build_table(parts, **options)
+    save_table(table, out, overwrite=args.force)
+    comps = ", ".join(["all", *table.components]) if table.components else "all"
+    print(
+        f"{out}: {args.method} table, reference {args.reference}, {len(table.energy_bins)} energy bins "
+        f"({int(table.n_events_per_bin.sum())} events), tables: {comps}"
+        + (f", {args.kappa_bins} kappa bins" if args.kappa_bins else "")
+    )
+    if args.validate:
+        held = load_predictions(args.validate)
+        _check_split(held, args.allow_test)
+        opts = {k: v for k, v in options.items() if k != "method"}
+        scores = compare_methods(parts, held, **opts)
+        print(f"held-out check on {args.validate} ({next(iter(scores.values()))['n']} events):")
+        for m, s in scores.items():
+            cov = s["pit"]["coverage"]
+            mark = "  <- written" if m == args.method else ""
+            print(
+                f"  {m:10s} mean ln L = {s['mean_log_likelihood']:+.4f}   PIT coverage "
+                + " ".join(f"{q:.0%}:{v:.3f}" for q, v in cov.items())
+                + f"   KS p = {s['pit']['p_value']:.3g}{mark}"
+            )
+        best = max(scores, key=lambda m: scores[m]["mean_log_likelihood"])
+        print(f"  best held-out mean ln L: {best}")
+    return 0

@@ -1,0 +1,145 @@
+"""``edkeras point``: fit the supernova direction of the burst made of all events in a predictions file.
+
+Example:
+    edkeras point burst.npz --tables tables.npz --json --skymap sky.png
+    edkeras point burst.npz --tables es.npz --tables-cc cc.npz --es-fraction 0.08
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "Fit the supernova direction of a burst (all events of a predictions file) with likelihood tables."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``edkeras point``."""
+    parser.add_argument("predictions", help="predictions .npz: the burst")
+    parser.add_argument("--tables", required=True, help="likelihood table .npz (the ES table in mixed mode)")
+    parser.add_argument("--tables-cc", metavar="FILE", help="CC likelihood table .npz (mixed ES/CC burst)")
+    parser.add_argument(
+        "--es-fraction",
+        type=float,
+        metavar="F",
+        help="expected ES share of the burst (mixed mode; default: from the file's labels)",
+    )
+    parser.add_argument(
+        "--perfect-classification",
+        action="store_true",
+        help="give each event the table of its true interaction (needs 'interaction')",
+    )
+    parser.add_argument(
+        "--no-kappa", action="store_true", help="ignore predicted kappa even if the table has kappa bins"
+    )
+    parser.add_argument(
+        "--lattice", type=int, default=3072, help="points of the coarse sky scan (default 3072)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--skymap", metavar="PNG", help="write a Mollweide sky map")
+
+
+def _tables(args: argparse.Namespace) -> tuple[object, str]:
+    from edkeras.errors import InputError
+    from edkeras.likelihood import load_table
+
+    main = load_table(args.tables)
+    if args.tables_cc:
+        cc = load_table(args.tables_cc)
+        es_t = main.component("es") if "es" in main.components else main.component("all")
+        cc_t = cc.component("cc") if "cc" in cc.components else cc.component("all")
+        return {"es": es_t, "cc": cc_t}, "ES and CC tables from two files"
+    if args.perfect_classification or args.es_fraction is not None:
+        if not main.components:
+            raise InputError(
+                f"{args.tables}: has no ES/CC sub-tables; give --tables-cc, or drop "
+                "--perfect-classification/--es-fraction to point with the one table"
+            )
+        return {"es": main.component("es"), "cc": main.component("cc")}, "ES and CC sub-tables"
+    return main.component("all"), "one table"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit the burst; print the direction and its regions (text or JSON); optionally draw the sky map."""
+    import json
+
+    import numpy as np
+
+    from edkeras.errors import InputError
+    from edkeras.io.predictions import load_predictions
+    from edkeras.likelihood import LikelihoodTable
+    from edkeras.pointing import classification_weights, fit_burst
+
+    pred = load_predictions(args.predictions)
+    if pred.energies is None:
+        raise InputError(
+            f"{args.predictions}: key 'energies' (reconstructed energy) is missing; pointing needs it"
+        )
+    tables, how = _tables(args)
+    weights = None
+    mode = "single table"
+    if not isinstance(tables, LikelihoodTable):
+        if args.perfect_classification:
+            mode = "perfect classification"
+            weights = classification_weights(len(pred), mode="perfect", interaction=pred.interaction)
+        else:
+            frac = args.es_fraction
+            if frac is None:
+                if pred.interaction is None or np.any(pred.interaction < 0):
+                    raise InputError(
+                        f"{args.predictions}: --es-fraction is needed (the file's interaction labels are missing or unknown)"
+                    )
+                frac = float(np.mean(pred.interaction == 1))
+            if not 0.0 < frac < 1.0:
+                raise InputError(f"--es-fraction must be strictly between 0 and 1; received {frac}")
+            mode = f"mixed (ES fraction {frac:.3g}" + (
+                ", classifier ES probability)" if pred.es_probability is not None else ")"
+            )
+            weights = classification_weights(
+                len(pred), mode="mixed", es_fraction=frac, es_probability=pred.es_probability
+            )
+    fit = fit_burst(
+        pred.predictions,
+        pred.energies,
+        tables,
+        kappa=None if args.no_kappa else pred.kappa,
+        weights=weights,
+        n_lattice=args.lattice,
+    )
+    summary = fit.summary()
+    summary.update({"predictions": str(args.predictions), "tables": how, "mode": mode})
+    truth = None
+    if pred.nu_directions is not None and np.all(np.isfinite(pred.nu_directions)):
+        nu = pred.nu_directions
+        if np.max(np.linalg.norm(nu - nu[0], axis=1)) < 1e-4:
+            truth = nu[0]
+            summary["true_direction"] = [float(x) for x in truth]
+            summary["error_deg"] = fit.angle_to_deg(truth)
+            summary["truth_in_68"] = fit.contains(truth, 0.68)
+            summary["truth_in_90"] = fit.contains(truth, 0.90)
+    if args.skymap:
+        from edkeras.plots.sky import skymap_figure
+
+        fig = skymap_figure(fit, true_direction=truth)
+        fig.savefig(args.skymap, dpi=120)
+        summary["skymap"] = str(args.skymap)
+    if args.json:
+        print(json.dumps(summary, indent=None))
+    else:
+        d = summary["direction"]
+        print(f"{args.predictions}: {fit.n_events} events, {mode}")
+        print(
+            f"  direction (x, y, z) = ({d[0]:+.4f}, {d[1]:+.4f}, {d[2]:+.4f});  "
+            f"theta = {summary['theta_deg']:.2f} deg, phi = {summary['phi_deg']:.2f} deg"
+        )
+        print(
+            f"  68 % region radius {fit.region_radius_deg[0.68]:.2f} deg, 90 % {fit.region_radius_deg[0.9]:.2f} deg "
+            f"({fit.approximation})"
+        )
+        if truth is not None:
+            print(
+                f"  true direction {summary['error_deg']:.2f} deg away (inside 68 %: {summary['truth_in_68']})"
+            )
+        print(f"  fit took {fit.seconds:.2f} s")
+    return 0

@@ -1,0 +1,1072 @@
+"""Likelihood tables P(cos θ | E): how reconstructed electron directions scatter around the truth.
+
+For supernova pointing, θ is the angle between the reconstructed electron direction and
+the neutrino direction (``reference="neutrino"``, the default): it folds the ES
+kinematic angle together with the reconstruction error. For resolution studies θ is
+measured from the true electron direction (``reference="electron"``). The table gives,
+in bins of reconstructed energy (5–10, 10–15, 15–20, 20–30, 30–50, 50+ MeV by default),
+the density of cos θ on [−1, 1]; optionally also in bins of the predicted vMF
+concentration κ (a 3-D table: confident events get sharper rows), and separately for ES
+and CC events when both are present. A burst fit (:mod:`edkeras.pointing`) evaluates it
+for every event and every trial sky direction.
+
+Methods (``method=``):
+
+* ``histogram`` — counts per cos θ bin (the earlier system's raw tables).
+* ``kde`` — Gaussian kernel density in cos θ, reflected at cos θ = ±1 (so a flat
+  sample stays flat up to the edges), with Abramson's adaptive bandwidth
+  h_i = h0 · (f̃(t_i)/g)^(−½) from a reflected pilot estimate f̃ (narrow kernels in the
+  forward peak, wide ones in the tails); each bin holds the exact kernel integral.
+* ``vmf`` — p(t) ∝ exp(κ t), the cos θ law of a von Mises–Fisher, κ by maximum
+  likelihood (κ may come out negative for a backward-leaning sample).
+* ``mixture`` — w_f·vMF(κ_f) forward peak + w_b·vMF(κ_b) mirrored backward ("flipped")
+  peak + w_0·½ flat part, by maximum likelihood (EM). This is the shape DUNE's analysis
+  uses.
+
+Smoothing across energy (``smoothing=``, default ``"auto"``): local-linear regression in
+ln E with a Gaussian kernel of width ``smoothing_width`` (in ln E), each bin weighted by
+its number of events. For ``vmf``/``mixture`` it acts on the fitted parameters
+(asinh κ; log κ_f, log κ_b and the log-ratios of the weights to the flat weight), so the
+parameters are smooth functions of ln E; for ``kde``/``histogram`` it acts on the rows
+themselves (a 2-D kernel: cos θ by the KDE, ln E by this smoother). ``auto`` means
+parameters for ``vmf``/``mixture``, rows for ``kde``, none for ``histogram`` (kept raw
+as the reference). A bin with fewer than ``min_events`` events takes the fit of all
+energies together (marked in ``pooled_bins``).
+
+Every row integrates to 1 over [−1, 1] (as bin averages) and no value is below the
+floor (10⁻⁴ by default, as in DUNE's analysis): the floor is applied as a mixture with
+the flat density, p → (1 − 2·floor)·p + floor, which keeps the normalisation exact.
+Between bin centres the density is interpolated linearly (flat beyond the outer centres).
+
+Cos θ bins default to 100 bins **equal in angle** (1.8° each), not in cos θ: the forward
+peak of a good reconstruction lives within cos θ > 0.97, which equal cos θ bins of 0.02
+would squash into one or two bins.
+
+File keys (DESIGN.md §6): ``pdf_2d`` (n_E, n_cos), ``cosine_bin_edges``,
+``cosine_bin_centers``, ``energy_bins`` (n_E, 2), ``n_events_per_bin``, ``smoothing_method``,
+``method``, ``reference``, ``params`` (n_E, n_par) with ``param_names``, ``floor``,
+``pooled_bins``; with κ bins ``kappa_bins`` (n_K, 2), ``pdf_3d`` (n_E, n_K, n_cos),
+``n_events_per_bin_3d``, ``params_3d``; with ES/CC tables the same keys with the suffix
+``_es`` / ``_cc`` and ``interactions`` listing them.
+
+Example:
+    >>> table = build_table(load_predictions("val.npz"), method="mixture")
+    >>> save_table(table, "tables.npz")
+    >>> table.pdf(np.array([0.99, -0.5]), np.array([12.0, 40.0]))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edkeras import vmf
+from edkeras.errors import InputError
+
+__all__ = [
+    "DEFAULT_ENERGY_EDGES",
+    "FLOOR",
+    "METHODS",
+    "REFERENCES",
+    "SMOOTHINGS",
+    "LikelihoodTable",
+    "build_table",
+    "compare_methods",
+    "cosine_edges",
+    "fit_row",
+    "fit_table",
+    "kde_reflected",
+    "load_table",
+    "mean_log_likelihood",
+    "pit_check",
+    "pit_values",
+    "reference_cosines",
+    "save_table",
+]
+
+DEFAULT_ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, float("inf"))
+"""Reconstructed-energy bin edges in MeV (the proposal's bins; the last is open)."""
+
+FLOOR = 1e-4
+"""Smallest density value in a table (DUNE's analysis floors its tables at 1e-4)."""
+
+METHODS = ("histogram", "kde", "vmf", "mixture")
+REFERENCES = ("neutrino", "electron")
+SMOOTHINGS = ("auto", "none", "params", "rows")
+COMPONENTS = {"es": 1, "cc": 0}
+"""Per-interaction sub-tables and the ``interaction`` code they hold."""
+
+PARAM_NAMES: dict[str, tuple[str, ...]] = {
+    "histogram": (),
+    "kde": ("bandwidth",),
+    "vmf": ("kappa",),
+    "mixture": ("w_forward", "kappa_forward", "w_backward", "kappa_backward", "w_flat"),
+}
+
+_KAPPA_RANGE = (0.05, 1e5)
+"""Bounds on the concentrations of the mixture's peaks."""
+
+
+class TableError(InputError):
+    """A likelihood table (file or arguments) is not what DESIGN.md §6 says."""
+
+
+# --------------------------------------------------------------------------- binning
+
+
+def cosine_edges(n_bins: int = 100, spacing: str = "angle") -> np.ndarray:
+    """Edges of the cos θ bins, ascending from −1 to 1.
+
+    Args:
+        n_bins: number of bins.
+        spacing: ``"angle"`` (equal steps in θ: 180°/n_bins each) or ``"cos"`` (equal in cos θ).
+
+    Returns:
+        (n_bins + 1,) edges, exactly −1 and 1 at the ends.
+    """
+    if int(n_bins) < 2:
+        raise TableError(f"cosine bins: expected at least 2 bins; received {n_bins}")
+    if spacing == "angle":
+        edges = np.cos(np.linspace(np.pi, 0.0, int(n_bins) + 1))
+    elif spacing == "cos":
+        edges = np.linspace(-1.0, 1.0, int(n_bins) + 1)
+    else:
+        raise TableError(f"cosine bin spacing must be 'angle' or 'cos'; received {spacing!r}")
+    edges[0], edges[-1] = -1.0, 1.0
+    return edges
+
+
+def _energy_edges(edges: Sequence[float]) -> np.ndarray:
+    e = np.asarray([float(x) for x in edges], dtype=np.float64)
+    if e.ndim != 1 or len(e) < 2 or np.any(np.isnan(e)) or np.any(np.diff(e) <= 0) or e[0] < 0:
+        raise TableError(
+            f"energy bins: expected at least two increasing edges >= 0 (MeV); received {list(edges)}"
+        )
+    return e
+
+
+# --------------------------------------------------------------------------- one row
+
+
+def _bin_average_from_cdf(cdf_at_edges: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.diff(cdf_at_edges) / np.diff(edges)
+
+
+def kde_reflected(t: Any, edges: np.ndarray, adaptive: bool = True) -> tuple[np.ndarray, float]:
+    """Reflected, adaptive Gaussian KDE of cos θ samples, integrated over each bin.
+
+    Each sample t_i gets a kernel of width h_i and its mirror images 2 − t_i and −2 − t_i
+    (reflection at +1 and −1), so no probability leaks out of [−1, 1] and a flat sample
+    stays flat at the edges. h0 is Silverman's rule, 0.9·min(σ, IQR/1.34)·n^(−1/5); with
+    ``adaptive`` the widths are h_i = h0·(f̃(t_i)/g)^(−½) (Abramson), f̃ the reflected
+    fixed-width pilot estimate and g its geometric mean over the samples, clipped to
+    [h0/10, 5·h0] and ≤ 0.5.
+
+    Args:
+        t: samples of cos θ.
+        edges: ascending bin edges from −1 to 1.
+        adaptive: use Abramson's adaptive widths (else the fixed width h0).
+
+    Returns:
+        (bin-averaged density (n_bins,), h0).
+    """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.special import ndtr
+
+    x = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
+    n = len(x)
+    if n == 0:
+        raise TableError("kde: expected at least one sample; received none")
+    sd = float(np.std(x))
+    iqr = float(np.subtract(*np.percentile(x, [75, 25])))
+    spread = min(sd, iqr / 1.34) if iqr > 0 else sd
+    h0 = float(np.clip(0.9 * max(spread, 1e-4) * n ** (-0.2), 1e-5, 0.5))
+    h = np.full(n, h0)
+    if adaptive and n > 1:
+        grid_n = 8192
+        hist, _ = np.histogram(x, bins=grid_n, range=(-1.0, 1.0))
+        dx = 2.0 / grid_n
+        pilot = gaussian_filter1d(hist.astype(np.float64), sigma=max(h0 / dx, 0.5), mode="reflect")
+        pilot /= pilot.sum() * dx
+        centres = -1.0 + dx * (np.arange(grid_n) + 0.5)
+        f = np.maximum(np.interp(x, centres, pilot), 1e-12)
+        g = np.exp(np.mean(np.log(f)))
+        h = np.clip(h0 * (f / g) ** -0.5, h0 / 10.0, min(5.0 * h0, 0.5))
+    cdf = np.zeros(len(edges))
+    chunk = max(1, 2_000_000 // len(edges))
+    for s in range(0, n, chunk):
+        xs, hs = x[s : s + chunk, None], h[s : s + chunk, None]
+        cdf += ndtr((edges[None, :] - xs) / hs).sum(axis=0)
+        near_top = (1.0 - xs[:, 0]) < 8.0 * hs[:, 0]
+        if near_top.any():
+            cdf += ndtr((edges[None, :] - (2.0 - xs[near_top])) / hs[near_top]).sum(axis=0)
+        near_bottom = (xs[:, 0] + 1.0) < 8.0 * hs[:, 0]
+        if near_bottom.any():
+            cdf += ndtr((edges[None, :] - (-2.0 - xs[near_bottom])) / hs[near_bottom]).sum(axis=0)
+    row = _bin_average_from_cdf(cdf / n, edges)
+    row = np.maximum(row, 0.0)
+    return row / np.sum(row * np.diff(edges)), h0
+
+
+def _log_cos_pdf_positive(t: np.ndarray, kappa: float) -> np.ndarray:
+    """log[κ e^{κ(t−1)} / (1 − e^{−2κ})] for κ > 0 (the forward vMF cos θ density), fast."""
+    return math.log(kappa) + kappa * (t - 1.0) - math.log(-math.expm1(-2.0 * kappa))
+
+
+def _fit_mixture(t: np.ndarray, max_iter: int = 300, tol: float = 2e-6, n_bins: int = 8192) -> np.ndarray:
+    """EM fit of forward vMF + backward vMF + flat to cos θ samples.
+
+    Above ``n_bins`` samples the EM runs on a histogram in θ with ``n_bins`` bins
+    (0.022° wide, far below any peak width the concentration bounds allow), so its cost
+    does not grow with the sample.
+
+    Returns [w_forward, kappa_forward, w_backward, kappa_backward, w_flat].
+    """
+    lo, hi = _KAPPA_RANGE
+    if len(t) > n_bins:
+        counts, edges = np.histogram(np.arccos(np.clip(t, -1.0, 1.0)), bins=n_bins, range=(0.0, np.pi))
+        keep = counts > 0
+        x = np.cos(0.5 * (edges[1:] + edges[:-1]))[keep]
+        wt = counts[keep].astype(np.float64)
+    else:
+        x, wt = np.asarray(t, dtype=np.float64), np.ones(len(t))
+    n = float(wt.sum())
+    pos = x > 0
+    mean_pos = float(wt[pos] @ x[pos] / wt[pos].sum()) if pos.any() else 0.5
+    kf = float(np.clip(vmf.kappa_from_mean_cos(max(mean_pos, 0.3)), lo, hi))
+    kb = 5.0
+    w = np.array([0.6, 0.1, 0.3])
+    prev = -np.inf
+    for _ in range(max_iter):
+        logs = np.stack(
+            [
+                math.log(w[0]) + _log_cos_pdf_positive(x, kf),
+                math.log(w[1]) + _log_cos_pdf_positive(-x, kb),
+                np.full(len(x), math.log(w[2] * 0.5)),
+            ]
+        )
+        top = logs.max(axis=0)
+        comp = np.exp(logs - top)
+        total = comp.sum(axis=0)
+        ll = float(wt @ (np.log(total) + top))
+        resp = comp / total * wt
+        sums = resp.sum(axis=1)
+        w = np.maximum(sums / n, 1e-9)
+        w /= w.sum()
+        rf = float(resp[0] @ x) / max(float(sums[0]), 1e-300)
+        rb = -float(resp[1] @ x) / max(float(sums[1]), 1e-300)
+        kf = min(max(vmf.kappa_from_mean_cos(min(max(rf, 0.0), 1.0)), lo), hi)
+        kb = min(max(vmf.kappa_from_mean_cos(min(max(rb, 0.0), 1.0)), lo), hi)
+        if ll - prev < tol * n:
+            break
+        prev = ll
+    return np.array([w[0], kf, w[1], kb, w[2]])
+
+
+def _row_from_params(method: str, params: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    if method == "vmf":
+        cdf = vmf.cos_cdf(edges, params[0])
+    elif method == "mixture":
+        wf, kf, wb, kb, w0 = params
+        cdf = wf * vmf.cos_cdf(edges, kf) + wb * vmf.cos_cdf(edges, -kb) + w0 * (edges + 1.0) / 2.0
+    else:
+        raise TableError(f"no parametric form for method {method!r}")
+    row = np.maximum(_bin_average_from_cdf(cdf, edges), 0.0)
+    return row / np.sum(row * np.diff(edges))
+
+
+def fit_row(t: Any, method: str, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one row P(cos θ) to samples ``t`` with ``method``; no floor, no smoothing.
+
+    Args:
+        t: cos θ samples.
+        method: one of :data:`METHODS`.
+        edges: ascending cos θ bin edges from −1 to 1.
+
+    Returns:
+        (bin-averaged density (n_bins,) integrating to 1, parameters (see ``PARAM_NAMES``)).
+
+    Example:
+        >>> row, (kappa,) = fit_row(vmf.sample_cos(30.0, 5000, rng), "vmf", cosine_edges())
+    """
+    x = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
+    if len(x) == 0:
+        raise TableError(f"fit_row({method}): expected at least one sample; received none")
+    if method == "histogram":
+        counts, _ = np.histogram(x, bins=edges)
+        return counts / (len(x) * np.diff(edges)), np.zeros(0)
+    if method == "kde":
+        row, h0 = kde_reflected(x, edges)
+        return row, np.array([h0])
+    if method == "vmf":
+        params = np.array([vmf.kappa_from_mean_cos(float(np.mean(x)))])
+        return _row_from_params(method, params, edges), params
+    if method == "mixture":
+        params = _fit_mixture(x)
+        return _row_from_params(method, params, edges), params
+    raise TableError(f"likelihood method must be one of {list(METHODS)}; received {method!r}")
+
+
+# --------------------------------------------------------------------------- smoothing in ln E
+
+
+def _local_linear(x: np.ndarray, y: np.ndarray, weight: np.ndarray, width: float) -> np.ndarray:
+    """Local-linear regression of rows y (m, d) on x (m,), evaluated at each x_j with weights > 0."""
+    out = np.array(y, dtype=np.float64, copy=True)
+    ok = weight > 0
+    if ok.sum() < 2:
+        return out
+    xs, ys, ws = x[ok], y[ok], weight[ok]
+    for j in np.flatnonzero(ok):
+        k = ws * np.exp(-0.5 * ((xs - x[j]) / width) ** 2)
+        dx = xs - x[j]
+        s0, s1, s2 = k.sum(), (k * dx).sum(), (k * dx * dx).sum()
+        det = s0 * s2 - s1 * s1
+        if det <= 1e-12 * max(s0 * s2, 1e-300):
+            out[j] = (k[:, None] * ys).sum(axis=0) / s0
+            continue
+        t0 = (k[:, None] * ys).sum(axis=0)
+        t1 = (k[:, None] * dx[:, None] * ys).sum(axis=0)
+        out[j] = (s2 * t0 - s1 * t1) / det
+    return out
+
+
+def _to_free(method: str, p: np.ndarray) -> np.ndarray:
+    if method == "vmf":
+        return np.arcsinh(p)
+    wf, kf, wb, kb, w0 = np.moveaxis(p, -1, 0)
+    w0 = np.maximum(w0, 1e-9)
+    return np.stack(
+        [np.log(np.maximum(wf, 1e-9) / w0), np.log(kf), np.log(np.maximum(wb, 1e-9) / w0), np.log(kb)],
+        axis=-1,
+    )
+
+
+def _from_free(method: str, q: np.ndarray) -> np.ndarray:
+    if method == "vmf":
+        return np.sinh(q)
+    a, lkf, b, lkb = np.moveaxis(q, -1, 0)
+    z = np.stack([a, b, np.zeros_like(a)], axis=-1)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    w = z / z.sum(axis=-1, keepdims=True)
+    lo, hi = _KAPPA_RANGE
+    kf, kb = np.clip(np.exp(lkf), lo, hi), np.clip(np.exp(lkb), lo, hi)
+    return np.stack([w[..., 0], kf, w[..., 1], kb, w[..., 2]], axis=-1)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class LikelihoodTable:
+    """P(cos θ | E [, κ]) for one event class, with optional ES and CC sub-tables.
+
+    Build with :func:`build_table` / :func:`fit_table`, read with :func:`load_table`.
+    Evaluate with :meth:`pdf` (vectorised over events).
+
+    Attributes:
+        cosine_bin_edges: (n_cos + 1,) ascending from −1 to 1.
+        energy_edges: (n_E + 1,) MeV; the last may be inf. Energies outside take the
+            nearest bin.
+        pdf_2d: (n_E, n_cos) bin-averaged densities; each row integrates to 1.
+        n_events_per_bin: (n_E,) events that went into each energy bin.
+        params: (n_E, n_par) fitted parameters per energy bin (after smoothing), NaN for
+            pooled bins; names in ``param_names``.
+        param_names: names of the parameter columns.
+        method, reference, smoothing_method: how the table was made.
+        floor: the floor (no density is below it).
+        pooled_bins: (n_E,) True where a bin had too few events and took the all-energy fit.
+        kappa_edges: (n_K + 1,) predicted-κ bin edges (0 … inf), or None.
+        pdf_3d: (n_E, n_K, n_cos) or None.
+        n_events_per_bin_3d: (n_E, n_K) or None.
+        params_3d: (n_E, n_K, n_par) or None.
+        interaction: "all", "es" or "cc": which events this table describes.
+        components: sub-tables ``{"es": ..., "cc": ...}`` (empty when not split).
+    """
+
+    cosine_bin_edges: np.ndarray
+    energy_edges: np.ndarray
+    pdf_2d: np.ndarray
+    n_events_per_bin: np.ndarray
+    params: np.ndarray
+    param_names: tuple[str, ...]
+    method: str
+    reference: str
+    smoothing_method: str
+    floor: float
+    pooled_bins: np.ndarray
+    kappa_edges: np.ndarray | None = None
+    pdf_3d: np.ndarray | None = None
+    n_events_per_bin_3d: np.ndarray | None = None
+    params_3d: np.ndarray | None = None
+    interaction: str = "all"
+    components: Mapping[str, LikelihoodTable] = field(default_factory=dict)
+
+    # ---- derived
+    @property
+    def cosine_bin_centers(self) -> np.ndarray:
+        """(n_cos,) centres of the cos θ bins."""
+        e = self.cosine_bin_edges
+        return 0.5 * (e[1:] + e[:-1])
+
+    @property
+    def energy_bins(self) -> np.ndarray:
+        """(n_E, 2) [lo, hi) of each energy bin, MeV."""
+        return np.stack([self.energy_edges[:-1], self.energy_edges[1:]], axis=1)
+
+    @property
+    def kappa_bins(self) -> np.ndarray | None:
+        """(n_K, 2) [lo, hi) of each κ bin, or None."""
+        if self.kappa_edges is None:
+            return None
+        return np.stack([self.kappa_edges[:-1], self.kappa_edges[1:]], axis=1)
+
+    @property
+    def has_kappa(self) -> bool:
+        return self.pdf_3d is not None
+
+    def component(self, name: str) -> LikelihoodTable:
+        """The sub-table ``"es"`` or ``"cc"``, or ``"all"`` (this table without sub-tables)."""
+        if name == "all":
+            return replace(self, components={}) if self.components else self
+        if name not in self.components:
+            raise TableError(
+                f"likelihood table has no {name!r} sub-table; available: {['all', *self.components]}"
+            )
+        return self.components[name]
+
+    # ---- lookup
+    def row_index(self, energy: Any, kappa: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Row of the table each event uses.
+
+        Args:
+            energy: (N,) reconstructed energies, MeV (must be finite).
+            kappa: (N,) predicted κ, or None; used only when the table has κ bins.
+
+        Returns:
+            (rows (R, n_cos) — pdf_2d, or pdf_3d flattened to (n_E·n_K, n_cos) —, index (N,)).
+        """
+        e = np.asarray(energy, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(e)):
+            i = int(np.flatnonzero(~np.isfinite(e))[0])
+            raise TableError(f"likelihood table: energy of event index {i} is not finite ({e[i]})")
+        ie = np.searchsorted(self.energy_edges[1:-1], e, side="right")
+        if kappa is None or not self.has_kappa:
+            return self.pdf_2d, ie
+        k = np.asarray(kappa, dtype=np.float64).ravel()
+        if k.shape != e.shape or not np.all(np.isfinite(k)):
+            raise TableError(
+                f"likelihood table: kappa must be finite with shape {e.shape}; received {k.shape}"
+            )
+        ik = np.searchsorted(self.kappa_edges[1:-1], k, side="right")
+        n_k = self.pdf_3d.shape[1]
+        return self.pdf_3d.reshape(-1, self.pdf_3d.shape[-1]), ie * n_k + ik
+
+    def interpolate(self, rows: np.ndarray, index: np.ndarray, cos: np.ndarray) -> np.ndarray:
+        """Density of row ``rows[index[i]]`` at ``cos[i]``, linear between bin centres."""
+        c = np.clip(np.asarray(cos, dtype=np.float64), -1.0, 1.0)
+        centres = self.cosine_bin_centers
+        j = np.clip(np.searchsorted(centres, c), 1, len(centres) - 1)
+        x0, x1 = centres[j - 1], centres[j]
+        w = np.clip((c - x0) / (x1 - x0), 0.0, 1.0)
+        return rows[index, j - 1] * (1.0 - w) + rows[index, j] * w
+
+    def pdf(self, cos: Any, energy: Any, kappa: Any = None, interaction: Any = None) -> np.ndarray:
+        """P(cos θ | E [, κ] [, interaction]) per event, vectorised.
+
+        Args:
+            cos: (N,) cos θ (clipped into [−1, 1]).
+            energy: (N,) reconstructed energy, MeV.
+            kappa: (N,) predicted κ; used when the table has κ bins, else ignored.
+            interaction: (N,) 1 = ES, 0 = CC, −1 unknown; events of a type with a sub-table
+                use it, the others this table.
+
+        Returns:
+            (N,) densities ≥ floor.
+
+        Example:
+            >>> table.pdf([0.99, 0.1], [12.0, 35.0])
+        """
+        c = np.asarray(cos, dtype=np.float64).ravel()
+        e = np.asarray(energy, dtype=np.float64).ravel()
+        if e.shape != c.shape:
+            raise TableError(
+                f"pdf: cos and energy must have the same length; received {c.shape} and {e.shape}"
+            )
+        k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
+        out = np.empty_like(c)
+        groups = [(self.component("all"), np.ones(len(c), dtype=bool))]
+        if interaction is not None and self.components:
+            it = np.asarray(interaction).ravel()
+            if it.shape != c.shape:
+                raise TableError(f"pdf: interaction must have shape {c.shape}; received {it.shape}")
+            groups = []
+            used = np.zeros(len(c), dtype=bool)
+            for name, code in COMPONENTS.items():
+                if name in self.components:
+                    sel = it == code
+                    groups.append((self.components[name], sel))
+                    used |= sel
+            groups.append((self.component("all"), ~used))
+        for table, sel in groups:
+            if not sel.any():
+                continue
+            rows, idx = table.row_index(e[sel], None if k is None else k[sel])
+            out[sel] = table.interpolate(rows, idx, c[sel])
+        return out
+
+    def logpdf(self, cos: Any, energy: Any, kappa: Any = None, interaction: Any = None) -> np.ndarray:
+        """log of :meth:`pdf`."""
+        return np.log(self.pdf(cos, energy, kappa, interaction))
+
+    def cdf(self, cos: Any, energy: Any, kappa: Any = None) -> np.ndarray:
+        """P(cos' ≤ cos | E [, κ]) from the bin-averaged rows (exact for the binned density)."""
+        c = np.clip(np.asarray(cos, dtype=np.float64).ravel(), -1.0, 1.0)
+        rows, idx = self.row_index(energy, kappa)
+        edges = self.cosine_bin_edges
+        cum = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(rows * np.diff(edges), axis=1)], axis=1)
+        j = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, len(edges) - 2)
+        return np.clip(cum[idx, j] + rows[idx, j] * (c - edges[j]), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _rep_energy(e: np.ndarray, lo: float, hi: float) -> float:
+    if len(e):
+        return float(np.median(e))
+    return float(np.sqrt(lo * hi)) if np.isfinite(hi) and lo > 0 else float(lo * 1.25 if lo > 0 else 1.0)
+
+
+def _smoothing_kind(smoothing: str, method: str) -> str:
+    if smoothing not in SMOOTHINGS:
+        raise TableError(f"smoothing must be one of {list(SMOOTHINGS)}; received {smoothing!r}")
+    if smoothing == "auto":
+        return {"histogram": "none", "kde": "rows", "vmf": "params", "mixture": "params"}[method]
+    if smoothing == "params" and method not in ("vmf", "mixture"):
+        raise TableError(f"smoothing 'params' needs a parametric method (vmf, mixture); received {method!r}")
+    return smoothing
+
+
+def _fit_energy_bins(
+    t: np.ndarray,
+    e: np.ndarray,
+    energy_edges: np.ndarray,
+    cos_edges: np.ndarray,
+    method: str,
+    smoothing: str,
+    width: float,
+    min_events: int,
+    pooled: tuple[np.ndarray, np.ndarray] | None,
+    fallback_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (n_E, n_cos), counts, params, pooled mask for samples (t, e); before the floor."""
+    n_e = len(energy_edges) - 1
+    n_par = len(PARAM_NAMES[method])
+    ie = np.searchsorted(energy_edges[1:-1], e, side="right")
+    rows = np.zeros((n_e, len(cos_edges) - 1))
+    params = np.full((n_e, n_par), np.nan)
+    counts = np.bincount(ie, minlength=n_e)[:n_e]
+    x = np.zeros(n_e)
+    for b in range(n_e):
+        sel = ie == b
+        x[b] = np.log(max(_rep_energy(e[sel], energy_edges[b], energy_edges[b + 1]), 1e-3))
+        if counts[b] >= min_events:
+            rows[b], params[b] = fit_row(t[sel], method, cos_edges)
+    ok = counts >= min_events
+    weight = np.where(ok, counts, 0).astype(np.float64)
+    if smoothing == "params" and ok.sum() >= 2:
+        free = _local_linear(
+            x, np.where(ok[:, None], _to_free(method, np.where(ok[:, None], params, 1.0)), 0.0), weight, width
+        )
+        params[ok] = _from_free(method, free[ok])
+        for b in np.flatnonzero(ok):
+            rows[b] = _row_from_params(method, params[b], cos_edges)
+    elif smoothing == "rows" and ok.sum() >= 2:
+        sm = np.maximum(_local_linear(x, rows, weight, width), 0.0)
+        rows[ok] = sm[ok] / np.sum(sm[ok] * np.diff(cos_edges), axis=1, keepdims=True)
+    pooled_mask = ~ok
+    if pooled_mask.any():
+        if fallback_rows is not None:
+            rows[pooled_mask] = fallback_rows[pooled_mask]
+        else:
+            if pooled is None:
+                pooled = fit_row(t, method, cos_edges)
+            rows[pooled_mask] = pooled[0]
+    return rows, counts, params, pooled_mask
+
+
+def _apply_floor(rows: np.ndarray, floor: float) -> np.ndarray:
+    return (1.0 - 2.0 * floor) * rows + floor
+
+
+def fit_table(
+    cos: Any,
+    energy: Any,
+    *,
+    kappa: Any = None,
+    interaction: Any = None,
+    method: str = "kde",
+    reference: str = "neutrino",
+    energy_edges: Sequence[float] = DEFAULT_ENERGY_EDGES,
+    n_cos: int = 100,
+    cos_spacing: str = "angle",
+    kappa_bins: int = 0,
+    smoothing: str = "auto",
+    smoothing_width: float = 0.3,
+    floor: float = FLOOR,
+    min_events: int = 20,
+    per_interaction: bool = True,
+) -> LikelihoodTable:
+    """Fit a :class:`LikelihoodTable` to arrays of cos θ and reconstructed energy.
+
+    Args:
+        cos: (N,) cos θ between reconstructed electron and reference direction.
+        energy: (N,) reconstructed energy, MeV. Events below the lowest edge are not used.
+        kappa: (N,) predicted κ (needed for ``kappa_bins > 0``).
+        interaction: (N,) 1 ES, 0 CC, −1 unknown; with ``per_interaction`` and at least
+            ``min_events`` of both ES and CC, ES and CC sub-tables are fitted too.
+        method: one of :data:`METHODS`.
+        reference: ``"neutrino"`` or ``"electron"`` (recorded; the cosines are the caller's).
+        energy_edges: energy bin edges, MeV (last may be inf).
+        n_cos: number of cos θ bins.
+        cos_spacing: ``"angle"`` (equal in θ) or ``"cos"``.
+        kappa_bins: number of κ bins (equally populated quantiles); 0 for none.
+        smoothing: ``"auto"``, ``"none"``, ``"params"`` (vmf, mixture) or ``"rows"``.
+        smoothing_width: Gaussian kernel width in ln E.
+        floor: smallest density value.
+        min_events: fewest events to fit a bin on its own.
+        per_interaction: fit ES and CC sub-tables when both are present.
+
+    Returns:
+        The table.
+    """
+    if method not in METHODS:
+        raise TableError(f"likelihood method must be one of {list(METHODS)}; received {method!r}")
+    if reference not in REFERENCES:
+        raise TableError(f"likelihood reference must be one of {list(REFERENCES)}; received {reference!r}")
+    if not 0.0 < float(floor) < 0.5:
+        raise TableError(f"floor must be in (0, 0.5); received {floor}")
+    kind = _smoothing_kind(smoothing, method)
+    t = np.clip(np.asarray(cos, dtype=np.float64).ravel(), -1.0, 1.0)
+    e = np.asarray(energy, dtype=np.float64).ravel()
+    if e.shape != t.shape:
+        raise TableError(
+            f"fit_table: cos and energy must have the same length; received {t.shape}, {e.shape}"
+        )
+    edges_e = _energy_edges(energy_edges)
+    use = np.isfinite(t) & np.isfinite(e) & (e >= edges_e[0]) & (e < edges_e[-1])
+    k = None
+    if kappa_bins:
+        if kappa is None:
+            raise TableError(
+                "fit_table: kappa_bins > 0 needs the predicted kappa of every event; received none"
+            )
+        k = np.asarray(kappa, dtype=np.float64).ravel()
+        if k.shape != t.shape:
+            raise TableError(f"fit_table: kappa must have shape {t.shape}; received {k.shape}")
+        use &= np.isfinite(k)
+    it = None if interaction is None else np.asarray(interaction).ravel()
+    if use.sum() == 0:
+        raise TableError(
+            f"fit_table: no event with finite cos θ and energy in [{edges_e[0]}, {edges_e[-1]}) MeV"
+        )
+    cos_edges = cosine_edges(n_cos, cos_spacing)
+    kappa_edges = None
+    if kappa_bins:
+        inner = np.quantile(k[use], np.linspace(0, 1, int(kappa_bins) + 1)[1:-1])
+        kappa_edges = np.concatenate([[0.0], inner, [np.inf]])
+        if np.any(np.diff(kappa_edges) <= 0):
+            raise TableError(f"fit_table: predicted kappa has too few distinct values for {kappa_bins} bins")
+    smoothing_method = {
+        "none": f"{method}, no smoothing across energy",
+        "params": f"{method}; parameters smoothed in ln E (local-linear, Gaussian width {smoothing_width})",
+        "rows": f"{method}; rows smoothed in ln E (local-linear, Gaussian width {smoothing_width})",
+    }[kind]
+    if method == "kde":
+        smoothing_method = smoothing_method.replace("kde", "kde (reflected at ±1, adaptive bandwidth)", 1)
+
+    def one(sel: np.ndarray, label: str) -> LikelihoodTable:
+        ts, es = t[sel], e[sel]
+        pooled = fit_row(ts, method, cos_edges)
+        rows, counts, params, pooled_mask = _fit_energy_bins(
+            ts, es, edges_e, cos_edges, method, kind, smoothing_width, min_events, pooled
+        )
+        pdf3 = n3 = p3 = None
+        if kappa_edges is not None:
+            ks = k[sel]
+            ik = np.searchsorted(kappa_edges[1:-1], ks, side="right")
+            n_k = len(kappa_edges) - 1
+            pdf3 = np.zeros((len(edges_e) - 1, n_k, len(cos_edges) - 1))
+            n3 = np.zeros((len(edges_e) - 1, n_k), dtype=np.int64)
+            p3 = np.full((len(edges_e) - 1, n_k, len(PARAM_NAMES[method])), np.nan)
+            for b in range(n_k):
+                s = ik == b
+                r, c, p, _ = _fit_energy_bins(
+                    ts[s],
+                    es[s],
+                    edges_e,
+                    cos_edges,
+                    method,
+                    kind,
+                    smoothing_width,
+                    min_events,
+                    None,
+                    fallback_rows=rows,
+                )
+                pdf3[:, b], n3[:, b], p3[:, b] = r, c, p
+            pdf3 = _apply_floor(pdf3, floor)
+        return LikelihoodTable(
+            cosine_bin_edges=cos_edges,
+            energy_edges=edges_e,
+            pdf_2d=_apply_floor(rows, floor),
+            n_events_per_bin=counts.astype(np.int64),
+            params=params,
+            param_names=PARAM_NAMES[method],
+            method=method,
+            reference=reference,
+            smoothing_method=smoothing_method,
+            floor=float(floor),
+            pooled_bins=pooled_mask,
+            kappa_edges=kappa_edges,
+            pdf_3d=pdf3,
+            n_events_per_bin_3d=n3,
+            params_3d=p3,
+            interaction=label,
+        )
+
+    main = one(use, "all")
+    comps: dict[str, LikelihoodTable] = {}
+    if per_interaction and it is not None:
+        if it.shape != t.shape:
+            raise TableError(f"fit_table: interaction must have shape {t.shape}; received {it.shape}")
+        if all(np.sum(use & (it == code)) >= min_events for code in COMPONENTS.values()):
+            comps = {name: one(use & (it == code), name) for name, code in COMPONENTS.items()}
+    return replace(main, components=comps)
+
+
+def reference_cosines(pred: Any, reference: str = "neutrino") -> np.ndarray:
+    """cos θ between each predicted direction and the reference (neutrino or true electron).
+
+    Args:
+        pred: a :class:`edkeras.io.predictions.Predictions`.
+        reference: ``"neutrino"`` (``nu_directions``) or ``"electron"`` (``true_directions``).
+
+    Returns:
+        (N,) cos θ, NaN where the reference is unknown.
+
+    Raises:
+        TableError: the predictions have no such reference key.
+    """
+    key = {"neutrino": "nu_directions", "electron": "true_directions"}.get(reference)
+    if key is None:
+        raise TableError(f"likelihood reference must be one of {list(REFERENCES)}; received {reference!r}")
+    ref = getattr(pred, key)
+    where = str(pred.path) if getattr(pred, "path", None) else "predictions"
+    if ref is None:
+        raise TableError(f"{where}: key '{key}' is missing; reference {reference!r} needs it")
+    return np.clip(np.sum(pred.predictions * ref, axis=1), -1.0, 1.0)
+
+
+def build_table(predictions: Any, **options: Any) -> LikelihoodTable:
+    """Fit a table from one or more predictions files' contents (never the test split).
+
+    Args:
+        predictions: a :class:`~edkeras.io.predictions.Predictions` or a list of them.
+        **options: the keyword arguments of :func:`fit_table` (``reference`` chooses the key).
+
+    Returns:
+        The table.
+    """
+    from edkeras.io.predictions import Predictions
+
+    parts = [predictions] if isinstance(predictions, Predictions) else list(predictions)
+    pred = Predictions.concatenate(parts) if len(parts) > 1 else parts[0]
+    reference = options.get("reference", "neutrino")
+    cos = reference_cosines(pred, reference)
+    if pred.energies is None:
+        raise TableError(f"{pred.path or 'predictions'}: key 'energies' (reconstructed energy) is missing")
+    kappa = pred.kappa if options.get("kappa_bins") else None
+    if options.get("kappa_bins") and kappa is None:
+        raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
+    return fit_table(cos, pred.energies, kappa=kappa, interaction=pred.interaction, **options)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def mean_log_likelihood(
+    table: LikelihoodTable, cos: Any, energy: Any, kappa: Any = None, interaction: Any = None
+) -> float:
+    """Mean ln P(cos θ | E …) per event: the held-out score of a table (higher is better)."""
+    return float(np.mean(table.logpdf(cos, energy, kappa, interaction)))
+
+
+def pit_values(table: LikelihoodTable, cos: Any, energy: Any, kappa: Any = None) -> np.ndarray:
+    """Probability integral transform u = F(cos θ | E): uniform on [0, 1] when the table is right."""
+    return table.cdf(cos, energy, kappa)
+
+
+def pit_check(u: Any, levels: Sequence[float] = (0.5, 0.68, 0.9)) -> dict[str, Any]:
+    """Is the PIT uniform? Kolmogorov–Smirnov test and the coverage of forward cones.
+
+    Coverage at level q: the share of events with u ≥ 1 − q, i.e. whose cos θ lies in
+    the forward region that the table says holds q of the probability. A right table
+    gives q (within binomial errors).
+
+    Args:
+        u: PIT values.
+        levels: probabilities q to check.
+
+    Returns:
+        ``{"n", "ks_statistic", "p_value", "coverage": {q: observed}, "coverage_error": {q: σ}}``.
+    """
+    from scipy import stats
+
+    x = np.asarray(u, dtype=np.float64).ravel()
+    if len(x) == 0:
+        raise TableError("pit_check: expected at least one PIT value; received none")
+    ks = stats.kstest(x, "uniform")
+    cov = {float(q): float(np.mean(x >= 1.0 - q)) for q in levels}
+    err = {float(q): float(np.sqrt(q * (1 - q) / len(x))) for q in levels}
+    return {
+        "n": len(x),
+        "ks_statistic": float(ks.statistic),
+        "p_value": float(ks.pvalue),
+        "coverage": cov,
+        "coverage_error": err,
+    }
+
+
+def compare_methods(
+    calibration: Any,
+    heldout: Any,
+    methods: Sequence[str] = METHODS,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Fit a table per method on ``calibration``, score each on ``heldout`` predictions.
+
+    Args:
+        calibration: Predictions (or list) to fit on.
+        heldout: Predictions to score (events outside the energy range are skipped).
+        methods: methods to compare.
+        **options: :func:`fit_table` options shared by all methods.
+
+    Returns:
+        ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...)}}``.
+    """
+    reference = options.get("reference", "neutrino")
+    cos = reference_cosines(heldout, reference)
+    if heldout.energies is None:
+        raise TableError(f"{heldout.path or 'held-out predictions'}: key 'energies' is missing")
+    e = heldout.energies
+    edges = _energy_edges(options.get("energy_edges", DEFAULT_ENERGY_EDGES))
+    kap = heldout.kappa if options.get("kappa_bins") else None
+    use = np.isfinite(cos) & np.isfinite(e) & (e >= edges[0]) & (e < edges[-1])
+    if kap is not None:
+        use &= np.isfinite(kap)
+    if not use.any():
+        raise TableError("compare_methods: no held-out event inside the table's energy range")
+    inter = None if heldout.interaction is None else heldout.interaction[use]
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        table = build_table(calibration, method=m, **options)
+        kk = None if kap is None else kap[use]
+        out[m] = {
+            "mean_log_likelihood": mean_log_likelihood(table, cos[use], e[use], kk, inter),
+            "n": int(use.sum()),
+            "pit": pit_check(pit_values(table, cos[use], e[use], kk)),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+_SUFFIXED = (
+    "pdf_2d",
+    "n_events_per_bin",
+    "params",
+    "pooled_bins",
+    "pdf_3d",
+    "n_events_per_bin_3d",
+    "params_3d",
+)
+
+
+def _arrays(table: LikelihoodTable, suffix: str = "") -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key in _SUFFIXED:
+        v = getattr(table, key)
+        if v is not None:
+            out[key + suffix] = np.asarray(v)
+    return out
+
+
+def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write a table file (DESIGN.md §6) atomically (temporary name, then rename).
+
+    Args:
+        table: the table.
+        path: output ``.npz``.
+        overwrite: replace an existing file.
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; use --force (overwrite=True) to replace it")
+    arrays: dict[str, Any] = {
+        "cosine_bin_edges": table.cosine_bin_edges,
+        "cosine_bin_centers": table.cosine_bin_centers,
+        "energy_bins": table.energy_bins,
+        "smoothing_method": np.asarray(table.smoothing_method),
+        "method": np.asarray(table.method),
+        "reference": np.asarray(table.reference),
+        "param_names": np.asarray(table.param_names, dtype=str).reshape(-1),
+        "floor": np.asarray(table.floor),
+        "interactions": np.asarray(list(table.components), dtype=str).reshape(-1),
+        **_arrays(table),
+    }
+    if table.kappa_edges is not None:
+        arrays["kappa_bins"] = table.kappa_bins
+    for name, comp in table.components.items():
+        arrays.update(_arrays(comp, f"_{name}"))
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _str(data: Mapping[str, Any], key: str, default: str) -> str:
+    if key not in data:
+        return default
+    v = np.asarray(data[key])
+    item = v.item() if v.ndim == 0 else v
+    return item.decode() if isinstance(item, bytes) else str(item)
+
+
+def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
+    """Read a table file: edkeras's own or the earlier system's ``cosine_energy_pdf.npz``.
+
+    The earlier files hold raw histograms: their rows are renormalised and floored here
+    (method recorded as ``"legacy histogram"``, reference ``"neutrino"``).
+
+    Raises:
+        TableError: a missing file or key, or arrays that do not fit together (the message
+            names the file and key).
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise TableError(f"{where}: no such likelihood table file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as e:
+        raise TableError(f"{where}: not a readable likelihood table .npz ({e})") from e
+    for key in ("pdf_2d", "cosine_bin_edges", "energy_bins"):
+        if key not in data:
+            raise TableError(f"{where}: key '{key}' is missing; found {sorted(data)}")
+    edges = np.asarray(data["cosine_bin_edges"], dtype=np.float64)
+    pdf = np.asarray(data["pdf_2d"], dtype=np.float64)
+    eb = np.asarray(data["energy_bins"], dtype=np.float64)
+    if (
+        edges.ndim != 1
+        or np.any(np.diff(edges) <= 0)
+        or abs(edges[0] + 1) > 1e-6
+        or abs(edges[-1] - 1) > 1e-6
+    ):
+        raise TableError(f"{where}: key 'cosine_bin_edges' must ascend from -1 to 1; received {edges[:3]}…")
+    edges[0], edges[-1] = -1.0, 1.0
+    if eb.ndim != 2 or eb.shape[1] != 2 or np.any(eb[1:, 0] != eb[:-1, 1]):
+        raise TableError(
+            f"{where}: key 'energy_bins' must be contiguous (n_E, 2) [lo, hi) rows; received {eb.shape}"
+        )
+    if pdf.shape != (len(eb), len(edges) - 1):
+        raise TableError(
+            f"{where}: key 'pdf_2d' must have shape (n_E={len(eb)}, n_cos={len(edges) - 1}); received {pdf.shape}"
+        )
+    if not np.all(np.isfinite(pdf)) or np.any(pdf < 0):
+        raise TableError(f"{where}: key 'pdf_2d' has negative or non-finite values")
+    energy_edges = np.concatenate([eb[:, 0], eb[-1:, 1]])
+    legacy = "method" not in data
+    floor = float(data["floor"]) if "floor" in data else FLOOR
+    n_e, n_cos = pdf.shape
+
+    def norm_rows(rows: np.ndarray) -> np.ndarray:
+        s = np.sum(rows * np.diff(edges), axis=-1, keepdims=True)
+        if np.any(s <= 0):
+            raise TableError(f"{where}: a row of the table is empty (sums to 0)")
+        rows = rows / s
+        return _apply_floor(rows, floor) if legacy else rows
+
+    names = tuple(str(x) for x in data.get("param_names", np.zeros(0, dtype=str)))
+
+    def get(key: str, suffix: str, shape: tuple[int, ...] | None, default: Any = None) -> Any:
+        k = key + suffix
+        if k not in data:
+            return default
+        v = np.asarray(data[k])
+        if shape is not None and v.shape != shape:
+            raise TableError(f"{where}: key '{k}' must have shape {shape}; received {v.shape}")
+        return v
+
+    kappa_edges = None
+    n_k = 0
+    if "kappa_bins" in data:
+        kb = np.asarray(data["kappa_bins"], dtype=np.float64)
+        if kb.ndim != 2 or kb.shape[1] != 2:
+            raise TableError(f"{where}: key 'kappa_bins' must have shape (n_K, 2); received {kb.shape}")
+        kappa_edges = np.concatenate([kb[:, 0], kb[-1:, 1]])
+        n_k = len(kb)
+
+    def build(suffix: str, label: str) -> LikelihoodTable:
+        p2 = get("pdf_2d", suffix, (n_e, n_cos))
+        if p2 is None:
+            raise TableError(f"{where}: key 'pdf_2d{suffix}' is missing (listed in 'interactions')")
+        p3 = get("pdf_3d", suffix, (n_e, n_k, n_cos)) if kappa_edges is not None else None
+        if kappa_edges is not None and p3 is None:
+            raise TableError(f"{where}: key 'pdf_3d{suffix}' is missing but 'kappa_bins' is present")
+        counts = get("n_events_per_bin", suffix, None, np.zeros(n_e, dtype=np.int64))
+        return LikelihoodTable(
+            cosine_bin_edges=edges,
+            energy_edges=energy_edges,
+            pdf_2d=norm_rows(np.asarray(p2, dtype=np.float64)),
+            n_events_per_bin=np.asarray(counts).reshape(-1).astype(np.int64),
+            params=get("params", suffix, None, np.zeros((n_e, 0))),
+            param_names=names,
+            method="legacy histogram" if legacy else _str(data, "method", "histogram"),
+            reference=_str(data, "reference", "neutrino"),
+            smoothing_method=_str(data, "smoothing_method", ""),
+            floor=floor,
+            pooled_bins=get("pooled_bins", suffix, None, np.zeros(n_e, dtype=bool)),
+            kappa_edges=kappa_edges,
+            pdf_3d=None if p3 is None else norm_rows(np.asarray(p3, dtype=np.float64)),
+            n_events_per_bin_3d=get("n_events_per_bin_3d", suffix, None),
+            params_3d=get("params_3d", suffix, None),
+            interaction=label,
+        )
+
+    main = build("", "all")
+    comps = {}
+    for name in (str(x) for x in data.get("interactions", np.zeros(0, dtype=str))):
+        if name not in COMPONENTS:
+            raise TableError(f"{where}: key 'interactions' lists {name!r}; expected 'es' or 'cc'")
+        comps[name] = build(f"_{name}", name)
+    return replace(main, components=comps)
