@@ -1,0 +1,313 @@
+"""Losses and metrics against numpy on known vectors (0°, 90°, 180°), gradients, vMF normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edkeras import metrics as M
+from edkeras.errors import InputError
+from edkeras.losses import (
+    LOSSES,
+    angular,
+    cosine,
+    focal_alpha_weights,
+    focal_angular,
+    gaussian_angular_nll,
+    get_loss,
+    multitask_losses,
+    vmf_nll,
+)
+
+_np = keras.ops.convert_to_numpy
+
+# Known pairs: 0°, 90°, 180°, 60°, and a non-unit prediction at 0°.
+TRUE = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]], np.float32)
+PRED = np.array([[0, 0, 1], [0, 1, 0], [0, -1, 0], [0.5, math.sqrt(3) / 2, 0], [0, 0, 250]], np.float32)
+ANGLES_DEG = np.array([0.0, 90.0, 180.0, 60.0, 0.0])
+
+
+def _rand_unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    d = rng.normal(size=(n, 3))
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def _sample_vmf(rng: np.random.Generator, mu: np.ndarray, kappa: float, n: int) -> np.ndarray:
+    """Exact vMF sampling on S² (inverse CDF of w = cos θ), rotated to mean ``mu``."""
+    u = rng.random(n)
+    w = 1.0 + np.log(u + (1.0 - u) * np.exp(-2.0 * kappa)) / kappa
+    phi = rng.uniform(0, 2 * np.pi, n)
+    s = np.sqrt(np.clip(1 - w**2, 0, None))
+    local = np.stack([s * np.cos(phi), s * np.sin(phi), w], axis=1)
+    # rotation taking z to mu
+    z = np.array([0.0, 0.0, 1.0])
+    v = np.cross(z, mu)
+    c = float(mu @ z)
+    if np.linalg.norm(v) < 1e-12:
+        return local if c > 0 else -local
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    r = np.eye(3) + vx + vx @ vx / (1 + c)
+    return local @ r.T
+
+
+# ------------------------------------------------------------------ numpy metrics
+
+
+def test_angular_error_deg_known_pairs() -> None:
+    np.testing.assert_allclose(M.angular_error_deg(PRED, TRUE), ANGLES_DEG, atol=1e-5)
+    # Tiny angles are resolved (arccos of a rounded cosine would give 0 here).
+    t = np.array([[1.0, 0, 0]])
+    p = np.array([[1.0, 1e-9, 0]])
+    assert M.angular_error_deg(p, t)[0] == pytest.approx(np.degrees(1e-9), rel=1e-6)
+    with pytest.raises(InputError, match="same shape"):
+        M.angular_error_deg(PRED[:2], TRUE)
+    with pytest.raises(InputError, match="non-zero"):
+        M.angular_error_deg([[0, 0, 0]], [[1, 0, 0]])
+    with pytest.raises(InputError, match=r"\(N, 3\)"):
+        M.angular_error_deg(np.zeros((3, 2)), np.zeros((3, 2)))
+
+
+def test_containment_angle_uniform_and_isotropic() -> None:
+    assert M.containment_angle(np.linspace(0, 100, 1001), 0.68) == pytest.approx(68.0)
+    assert M.containment_angle(np.linspace(0, 100, 1001), 0.9) == pytest.approx(90.0)
+    # Isotropic predictions: cos θ uniform in [-1, 1], so θ68 = arccos(1 - 2·0.68) = 111.1°.
+    rng = np.random.default_rng(0)
+    err = M.angular_error_deg(_rand_unit(rng, 40000), _rand_unit(rng, 40000))
+    expected = np.degrees(np.arccos(1 - 2 * 0.68))
+    assert M.containment_angle(err) == pytest.approx(expected, abs=0.6)
+    # It is the arccos of the 32nd percentile of cos θ, not of the 68th (the known mistake).
+    cos = np.cos(np.radians(err))
+    assert M.containment_angle(err) == pytest.approx(np.degrees(np.arccos(np.quantile(cos, 0.32))), abs=0.05)
+    wrong = np.degrees(np.arccos(np.quantile(cos, 0.68)))
+    assert abs(M.containment_angle(err) - wrong) > 40
+    with pytest.raises(InputError, match="fraction"):
+        M.containment_angle(err, 1.2)
+    with pytest.raises(InputError, match="within"):
+        M.containment_angle([10.0, 200.0])
+    with pytest.raises(InputError, match="empty"):
+        M.containment_angle([])
+
+
+def test_flip_fraction_and_summary() -> None:
+    err = np.array([0.0, 10.0, 150.0, 155.0, 180.0])  # cos < -0.9 beyond 154.16°
+    assert M.flip_fraction(err) == pytest.approx(2 / 5)
+    s = M.resolution_summary(err, n_boot=200, seed=1)
+    assert set(s) == {
+        "n", "theta68", "theta68_ci", "median", "median_ci", "mean", "mean_ci", "flip_fraction", "flip_fraction_ci",
+    }  # fmt: skip
+    assert s["n"] == 5 and s["median"] == 150.0 and s["mean"] == pytest.approx(99.0)
+    assert s["flip_fraction"] == pytest.approx(0.4)
+    assert s["theta68"] == pytest.approx(np.quantile(err, 0.68))
+    for key in ("theta68", "median", "mean", "flip_fraction"):
+        lo, hi = s[f"{key}_ci"]
+        assert lo <= s[key] <= hi
+
+
+def test_bootstrap_ci_width_matches_standard_error() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(10.0, 2.0, 2000)
+    lo, hi = M.bootstrap_ci(x, np.mean, n_boot=1000, cl=0.68, seed=3)
+    assert lo < np.mean(x) < hi
+    assert (hi - lo) / 2 == pytest.approx(2.0 / math.sqrt(2000), rel=0.15)
+    lo95, hi95 = M.bootstrap_ci(x, np.mean, n_boot=1000, cl=0.95, seed=3)
+    assert hi95 - lo95 > 1.6 * (hi - lo)
+    assert M.bootstrap_ci(x, np.mean, n_boot=100, seed=7) == M.bootstrap_ci(x, np.mean, n_boot=100, seed=7)
+    with pytest.raises(InputError, match="n_boot"):
+        M.bootstrap_ci(x, np.mean, n_boot=1)
+
+
+def test_resolution_by_bin() -> None:
+    rng = np.random.default_rng(2)
+    energy = rng.uniform(5, 70, 600)
+    err = np.clip(600.0 / energy + rng.normal(0, 2, 600), 0, 180)  # worse at low energy
+    rows = M.resolution_by_bin(err, energy, [5, 20, 40, 70, 100], n_boot=50)
+    assert [(r["lo"], r["hi"]) for r in rows] == [(5, 20), (20, 40), (40, 70), (70, 100)]
+    assert sum(r["n"] for r in rows) == 600
+    inside = (energy >= 20) & (energy < 40)
+    assert rows[1]["n"] == inside.sum()
+    assert rows[1]["median"] == pytest.approx(np.median(err[inside]))
+    assert rows[0]["theta68"] > rows[2]["theta68"]
+    assert rows[3]["n"] == 0 and math.isnan(rows[3]["theta68"])
+    with pytest.raises(InputError, match="increasing"):
+        M.resolution_by_bin(err, energy, [5, 5])
+
+
+def test_vmf_cone_cos_holds_its_probability() -> None:
+    for kappa in (1e-3, 1.0, 100.0, 1e4):
+        for f in (0.68, 0.9):
+            c = float(M.vmf_cone_cos(kappa, f))
+            # P(cos >= c) by numerical integration of the density of cos θ.
+            cs = np.linspace(c, 1.0, 200001)
+            dens = kappa / (1 - np.exp(-2 * kappa)) * np.exp(kappa * (cs - 1))
+            assert np.trapezoid(dens, cs) == pytest.approx(f, rel=2e-3)
+
+
+# ------------------------------------------------------------------ losses
+
+
+def test_losses_against_numpy_known_pairs() -> None:
+    theta = np.radians(ANGLES_DEG)
+    np.testing.assert_allclose(_np(cosine(TRUE, PRED)), 1 - np.cos(theta), atol=1e-6)
+    np.testing.assert_allclose(_np(angular(TRUE, PRED)), theta, atol=2e-6)
+    np.testing.assert_allclose(
+        _np(focal_angular(TRUE, PRED, gamma=2.0)), (theta / np.pi) ** 2 * theta, atol=5e-6
+    )
+    np.testing.assert_allclose(_np(focal_angular(TRUE, PRED, gamma=0.0)), theta, atol=2e-6)
+    for kappa in (1e-3, 1.0, 100.0, 1e4):
+        pred4 = np.concatenate([PRED, np.full((5, 1), kappa, np.float32)], axis=1)
+        log_c = math.log(kappa) - math.log(2 * math.pi) - math.log1p(-math.exp(-2 * kappa))
+        expected = -(log_c + kappa * (np.cos(theta) - 1))
+        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4)), expected, rtol=1e-5, atol=1e-4)
+    sigma = 0.3
+    pred4 = np.concatenate([PRED, np.full((5, 1), sigma, np.float32)], axis=1)
+    np.testing.assert_allclose(
+        _np(gaussian_angular_nll(TRUE, pred4)), theta**2 / sigma**2 + np.log(sigma**2), rtol=2e-6, atol=1e-5
+    )
+    pred4k = np.concatenate([PRED, np.full((5, 1), 1 / sigma**2, np.float32)], axis=1)
+    np.testing.assert_allclose(
+        _np(gaussian_angular_nll(TRUE, pred4k, scale="kappa")),
+        theta**2 / sigma**2 + np.log(sigma**2),
+        rtol=2e-6,
+        atol=1e-4,
+    )
+
+
+def test_focal_alpha_by_energy_bin() -> None:
+    edges, alpha = [5.0, 15.0, 40.0, 70.0], [3.0, 1.0, 0.5]
+    energy = np.array([3.0, 10.0, 20.0, 60.0, 90.0], np.float32)
+    w = focal_alpha_weights(energy, edges, alpha)
+    np.testing.assert_array_equal(w, [3.0, 3.0, 1.0, 0.5, 0.5])
+    y_true = np.concatenate([TRUE, energy[:, None]], axis=1)
+    theta = np.radians(ANGLES_DEG)
+    got = _np(focal_angular(y_true, PRED, gamma=1.0, alpha=alpha, energy_edges=edges))
+    np.testing.assert_allclose(got, w * (theta / np.pi) * theta, atol=2e-6)
+    loss = get_loss("focal_angular", gamma=1.0, alpha=alpha, energy_edges=edges)
+    assert float(loss(y_true, PRED)) == pytest.approx(float(np.mean(w * theta**2 / np.pi)), rel=1e-5)
+    # Through sample_weight instead: same number with a (N, 3) y_true.
+    plain = get_loss("focal_angular", gamma=1.0)
+    assert float(plain(TRUE, PRED, sample_weight=w)) == pytest.approx(float(loss(y_true, PRED)), rel=1e-5)
+    with pytest.raises(InputError, match=r"\(N, 4\)"):
+        loss(TRUE, PRED)
+    with pytest.raises(InputError, match="one per energy bin"):
+        get_loss("focal_angular", alpha=[1.0], energy_edges=edges)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_gradients_finite_at_0_and_180_degrees(name: str) -> None:
+    # Rows: exactly 0°, exactly 180°, 1e-4 rad, π - 1e-4 rad.
+    t = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]], np.float32)
+    p = np.array([[0, 0, 1], [0, 0, -1], [1e-4, 0, 1], [1e-4, 0, -1]], np.float32)
+    if name in ("vmf_nll", "gaussian_angular_nll"):
+        p = np.concatenate([p, np.array([[1e-3], [1.0], [100.0], [1e4]], np.float32)], axis=1)
+        if name == "gaussian_angular_nll":
+            p[:, 3] = [1e-2, 0.1, 1.0, 3.0]
+    var = tf.Variable(p)
+    loss = get_loss(name)
+    with tf.GradientTape() as tape:
+        per_event = LOSSES[name]._fn(t, var)
+        total = loss(t, var)
+    grad = tape.gradient(total, var).numpy()
+    assert np.all(np.isfinite(per_event.numpy()))
+    assert np.all(np.isfinite(grad)), grad
+    assert np.isfinite(float(total))
+    # Near (not at) 180°, the angle-based losses push the prediction away from the wrong pole.
+    if name in ("angular", "focal_angular", "cosine"):
+        assert grad[3, 0] < 0  # moving +x reduces the 179.99° error → descending means -grad > 0
+
+
+def test_vmf_nll_density_integrates_to_one_over_the_sphere() -> None:
+    mu = np.array([0.0, 0.0, 1.0], np.float32)
+    for kappa in (1e-3, 1.0, 100.0, 1e4):
+        # The density depends on u = 1 - cos θ only; dΩ = 2π du. Grid dense where e^{-κu} varies.
+        u = np.unique(
+            np.concatenate([np.linspace(0, min(2.0, 60.0 / kappa), 20001), np.linspace(0, 2.0, 20001)])
+        )
+        cos = 1.0 - u
+        sin = np.sqrt(np.clip(1 - cos**2, 0, None))
+        y_true = np.stack([sin, np.zeros_like(sin), cos], axis=1).astype(np.float32)
+        y_pred = np.tile(np.append(mu, kappa).astype(np.float32), (u.size, 1))
+        density = np.exp(-_np(vmf_nll(y_true, y_pred)).astype(np.float64))
+        assert 2 * np.pi * np.trapezoid(density, u) == pytest.approx(1.0, rel=2e-3), kappa
+
+
+def test_loss_classes_reduce_and_round_trip() -> None:
+    rng = np.random.default_rng(4)
+    t = _rand_unit(rng, 16).astype(np.float32)
+    p = _rand_unit(rng, 16).astype(np.float32)
+    p4 = np.concatenate([p, rng.uniform(0.5, 50, (16, 1)).astype(np.float32)], axis=1)
+    for name in LOSSES:
+        loss = get_loss(name, **({"gamma": 1.5} if name == "focal_angular" else {}))
+        y_pred = p4 if name in ("vmf_nll", "gaussian_angular_nll") else p
+        expected = float(np.mean(_np(LOSSES[name]._fn(t, y_pred, **loss._options))))
+        assert float(loss(t, y_pred)) == pytest.approx(expected, rel=1e-5)
+        clone = keras.losses.deserialize(keras.losses.serialize(loss))
+        assert type(clone) is type(loss) and clone.get_config() == loss.get_config()
+        assert float(clone(t, y_pred)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(InputError, match="unknown loss 'mse'.*angular"):
+        get_loss("mse")
+    with pytest.raises(InputError, match="unknown option 'gama'.*gamma"):
+        get_loss("focal_angular", gama=2)
+    with pytest.raises(InputError, match="'gamma'"):
+        get_loss("focal_angular", gamma=-1)
+    with pytest.raises(InputError, match="'scale'"):
+        get_loss("gaussian_angular_nll", scale="sd")
+    with pytest.raises(InputError, match=r"\(N, 4\)"):
+        vmf_nll(t, p)
+    mt = multitask_losses("cosine", energy_weight=0.5)
+    assert set(mt["loss"]) == {"direction", "energy", "interaction"}
+    assert mt["loss_weights"] == {"direction": 1.0, "energy": 0.5, "interaction": 0.2}
+    with pytest.raises(InputError, match="needs"):
+        multitask_losses("vmf_nll")
+    with pytest.raises(InputError, match="energy_weight"):
+        multitask_losses(energy_weight=-1)
+
+
+# ------------------------------------------------------------------ Keras metrics
+
+
+def test_keras_angular_metric_matches_numpy() -> None:
+    np.testing.assert_allclose(_np(M.keras_angular_error_deg(TRUE, PRED)), ANGLES_DEG, atol=1e-3)
+    metric = M.AngularErrorDeg()
+    assert metric.name == "angular_error_deg"
+    pred4 = np.concatenate([PRED, np.ones((5, 1), np.float32)], axis=1)  # κ column is ignored
+    metric.update_state(TRUE, pred4)
+    assert float(metric.result()) == pytest.approx(ANGLES_DEG.mean(), abs=1e-3)
+    clone = M.AngularErrorDeg.from_config(metric.get_config())
+    assert clone.name == "angular_error_deg"
+
+
+def test_vmf_coverage_is_calibrated_for_true_vmf_samples() -> None:
+    rng = np.random.default_rng(8)
+    n = 4000
+    mu = _rand_unit(rng, 1)[0]
+    for kappa in (2.0, 50.0):
+        true = _sample_vmf(rng, mu, kappa, n).astype(np.float32)
+        pred = np.tile(np.append(mu, kappa).astype(np.float32), (n, 1))
+        for f in (0.68, 0.9):
+            metric = M.VMFConeCoverage(f)
+            assert metric.name == f"vmf_coverage_{round(100 * f)}"
+            metric.update_state(true, pred)
+            assert float(metric.result()) == pytest.approx(f, abs=3 * math.sqrt(f * (1 - f) / n) + 0.005)
+        # Over-confident κ (×10) covers far less than nominal.
+        over = pred.copy()
+        over[:, 3] *= 10
+        assert float(np.mean(_np(M.keras_vmf_cone_coverage(true, over, 0.68)))) < 0.4
+    with pytest.raises(InputError, match="fraction"):
+        M.VMFConeCoverage(68)
+
+
+def test_agrees_with_numpy_vmf_module() -> None:
+    """The Keras vMF NLL and cone agree with edkeras.vmf (the likelihood side's numpy vMF)."""
+    from edkeras import vmf
+
+    theta = np.radians(ANGLES_DEG)
+    for kappa in (1e-3, 1.0, 100.0, 1e4):
+        pred4 = np.concatenate([PRED, np.full((5, 1), kappa, np.float32)], axis=1)
+        expected = -(vmf.log_normaliser(kappa) + kappa * np.cos(theta))
+        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4)), expected, rtol=1e-5, atol=1e-4)
+        for f in (0.68, 0.9):
+            assert float(M.vmf_cone_cos(kappa, f)) == pytest.approx(float(vmf.cone_cos(kappa, f)), abs=1e-9)
