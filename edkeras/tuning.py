@@ -1,0 +1,1183 @@
+"""Hyperparameter search for the direction network (proposal item 1, v17), on the one training path.
+
+A physicist's summary: we try several network settings (learning rate, width, depth,
+dropout, batch size, loss, augmentation switches), train each briefly on the **training**
+split, and score it on the **validation** split by the 68 % containment angle θ68 (or the
+mean angular error). The best setting is then trained once more, through
+:func:`edkeras.training.train`, and only that final model ever sees the **test** split.
+
+How it is built (keras-tuner 1.4.8):
+
+* :class:`TuningConfig` — the ``tuning`` section of a config: algorithm (Bayesian
+  optimisation, Hyperband or random), number of trials, epochs per trial, the objective
+  (named explicitly: ``keras_tuner.Objective("val_theta68", "min")``), the search space
+  (config key → range or list of values, checked strictly against the run config), what
+  the best trial is retrained on, and the ``proposal_v17`` preset (50 trials × 20 epochs).
+* :class:`RunHyperModel` — a ``keras_tuner.HyperModel``: the fixed choices (run config,
+  events of the training and validation splits) in ``__init__``, the space in ``build(hp)``,
+  which applies the trial's values to the run config and calls the same
+  :func:`edkeras.training.build_run_model` and compile step as training; ``fit`` streams
+  the same :class:`edkeras.data.dataset.EventDataset` batches (training batches augmented,
+  validation not) and forwards the tuner's ``**kwargs`` (its callbacks).
+* Resumable: ``overwrite=False``; the project folder ``runs/<name>/tuner/<algorithm>-<hash>``
+  carries a hash of the search space, objective, epochs per trial and the run config, so a
+  changed space starts a fresh search instead of silently reusing the old one.
+* Distributed: keras-tuner's own chief/worker mode, configured only by
+  ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (see
+  ``docs/distributed_tuning.md``). Workers run trials; the chief runs the oracle and, when
+  the search is over, retrains the best trial. Every process that runs trials appends to
+  its own ``log_<tuner id>.jsonl`` in the project folder (which trial, how long, result).
+
+The run folder receives ``trials.csv`` and ``trials.json`` (one row per trial: id,
+status, objective, best epoch, hyperparameters, who ran it), ``tuning.json`` (the search and
+its best trial), ``best_config.json`` (the complete run config of the best trial) and the
+files of the retrained run (``metrics.json`` …).
+
+Example:
+    >>> from edkeras.config import load_run_config
+    >>> from edkeras.tuning import TuningConfig, tune
+    >>> result = tune(load_run_config("configs/compact.json"), TuningConfig(algorithm="random", n_trials=4))
+    >>> result.best["hyperparameters"], result.run.metrics["test"]["overall"]["theta68"]
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from edkeras.errors import InputError
+
+if TYPE_CHECKING:  # imported for annotations only: edkeras.config may import this module
+    from edkeras.config import RunConfig
+    from edkeras.training import RunResult
+
+__all__ = [
+    "ALGORITHMS",
+    "OBJECTIVES",
+    "PRESETS",
+    "ParamSpec",
+    "SearchResult",
+    "TuneResult",
+    "TuningConfig",
+    "best_trial",
+    "default_search_space",
+    "load_tune_config",
+    "project_name",
+    "resolve_search_space",
+    "search",
+    "trial_table",
+    "tune",
+    "tuner_role",
+    "tuning_from_dict",
+]
+
+_KERAS_NAMES = ("RunHyperModel", "ValidationResolution")
+"""Classes built on keras / keras_tuner, defined on first access (module ``__getattr__``)."""
+__all__ += list(_KERAS_NAMES)
+
+ALGORITHMS: tuple[str, ...] = ("bayesian", "hyperband", "random")
+"""Search algorithms: keras-tuner's BayesianOptimization, Hyperband and RandomSearch."""
+
+OBJECTIVES: tuple[str, ...] = ("val_theta68", "val_angular_error_deg")
+"""Objectives (minimised): θ68 or mean angular error (degrees) on the validation split."""
+
+_DEFAULT_LOSSES: dict[str, list[str]] = {
+    "direction": ["angular", "cosine", "focal_angular"],
+    "vmf": ["vmf_nll", "gaussian_angular_nll"],
+    "multitask": ["angular", "cosine"],
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "proposal_v17": {
+        # The proposal's v17: 50 trials × 20 epochs on the full-size baseline_v15 network
+        # (run config: model.name "baseline_v15", 200k events). A GPU setting: on a 2-core
+        # CPU one trial of baseline_v15 takes hours.
+        "algorithm": "bayesian",
+        "n_trials": 50,
+        "epochs_per_trial": 20,
+        "objective": "val_theta68",
+        "search_space": {
+            "learning_rate": {"min": 1e-4, "max": 3e-3, "log": True},
+            "filters": {"values": [32, 64]},
+            "depth": {"values": [3, 4]},
+            "dense_units": {"values": [128, 256, 512]},
+            "dense_layers": {"values": [1, 2]},
+            "dropout": {"min": 0.1, "max": 0.5, "step": 0.1},
+            "batch_size": {"values": [64, 128, 256]},
+            "loss": {"values": ["angular", "cosine"]},
+            "augmentation.mirror": {"values": [True, False]},
+        },
+    },
+}
+"""Named presets: each fills the :class:`TuningConfig` fields left at their defaults."""
+
+# Training keys that a search must not vary, and why.
+_NOT_TUNABLE: dict[str, str] = {
+    "epochs": "trials run tuning.epochs_per_trial epochs",
+    "early_stopping_patience": "trials do not stop early",
+    "monitor": "the search is scored by tuning.objective",
+    "strategy": "a device setting, not a hyperparameter",
+    "mixed_precision": "a device setting, not a hyperparameter",
+    "deterministic": "a device setting, not a hyperparameter",
+    "bootstrap_samples": "it only sets the confidence intervals of metrics.json",
+    "loss_options": "it is a mapping; tune its scalar settings through the loss choice instead",
+}
+_FIXED_MODEL_OPTIONS = ("input_shape", "head", "energy_conditioning")
+_SPEC_KEYS = ("values", "min", "max", "step", "log", "value")
+
+
+def _config_error(message: str) -> Exception:
+    from edkeras.config import ConfigError
+
+    return ConfigError(message)
+
+
+# =========================================================================== search-space specs
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched hyperparameter: the run-config key it sets and the values it may take.
+
+    Attributes:
+        name: the config key in ``--set`` form (``training.learning_rate``,
+            ``model.options.filters``, ``augmentation.mirror``); also the keras-tuner name.
+        kind: ``choice`` (one of ``values``), ``int`` / ``float`` (a range ``low``..``high``
+            with optional ``step`` and ``log`` sampling) or ``fixed`` (one value).
+        values: the choices (``choice``) or the one value (``fixed``).
+        low, high, step, log: the range (``int``, ``float``).
+        value_type: ``bool``, ``int``, ``float`` or ``str``: what the config key takes.
+    """
+
+    name: str
+    kind: Literal["choice", "int", "float", "fixed"]
+    values: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    value_type: str = "float"
+
+    def declare(self, hp: Any) -> Any:
+        """Declare this hyperparameter on ``hp`` (a ``keras_tuner.HyperParameters``) and return its value.
+
+        Boolean choices use ``hp.Boolean`` (keras-tuner turns ``True``/``False`` in a
+        ``Choice`` into 1/0); values are returned as the config key's type.
+        """
+        if self.kind == "fixed":
+            v = hp.Fixed(self.name, self.values[0])
+        elif self.kind == "choice" and self.value_type == "bool":
+            v = hp.Boolean(self.name, default=bool(self.values[0])) if len(self.values) > 1 else hp.Fixed(
+                self.name, bool(self.values[0])
+            )
+        elif self.kind == "choice":
+            v = hp.Choice(self.name, list(self.values))
+        elif self.kind == "int":
+            v = hp.Int(
+                self.name, int(self.low), int(self.high), step=int(self.step) if self.step else None,
+                sampling="log" if self.log else "linear",
+            )
+        else:
+            v = hp.Float(self.name, float(self.low), float(self.high), step=self.step, sampling="log" if self.log else "linear")
+        return self.cast(v)
+
+    def cast(self, value: Any) -> Any:
+        """``value`` as the config key's type (bool, int, float or str)."""
+        return {"bool": bool, "int": int, "float": float, "str": str}[self.value_type](value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec in config form (``values`` / ``min``, ``max``, ``step``, ``log`` / ``value``)."""
+        if self.kind == "choice":
+            return {"values": list(self.values)}
+        if self.kind == "fixed":
+            return {"value": self.values[0]}
+        out: dict[str, Any] = {"min": self.low, "max": self.high}
+        if self.step is not None:
+            out["step"] = self.step
+        if self.log:
+            out["log"] = True
+        return out
+
+
+def _scalar_type(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    return None
+
+
+def _check_spec_shape(key: str, spec: Any) -> None:
+    """Check the structure of one spec (no run config needed); raise ConfigError naming ``key``."""
+    where = f"tuning.search_space.{key}"
+    if not isinstance(spec, dict):
+        raise _config_error(
+            f"{where}: must be an object such as {{\"values\": [...]}} or {{\"min\": a, \"max\": b}}; received {spec!r}"
+        )
+    unknown = [k for k in spec if k not in _SPEC_KEYS]
+    if unknown:
+        raise _config_error(f"{where}: unknown key '{unknown[0]}'; valid keys: {', '.join(_SPEC_KEYS)}")
+    forms = [("values" in spec), ("min" in spec or "max" in spec), ("value" in spec)]
+    if sum(forms) != 1:
+        raise _config_error(
+            f"{where}: give exactly one of 'values' (a list), 'min' + 'max' (a range) or 'value' (fixed); "
+            f"received keys {sorted(spec)}"
+        )
+    if "values" in spec:
+        vals = spec["values"]
+        if not isinstance(vals, (list, tuple)) or not vals:
+            raise _config_error(f"{where}.values: must be a non-empty list; received {vals!r}")
+        types = {_scalar_type(v) for v in vals}
+        if None in types:
+            raise _config_error(f"{where}.values: must hold numbers, strings or true/false; received {list(vals)!r}")
+        if len(set(map(json.dumps, vals))) != len(vals):
+            raise _config_error(f"{where}.values: holds a value twice; received {list(vals)!r}")
+        if ("step" in spec) or ("log" in spec):
+            raise _config_error(f"{where}: 'step' and 'log' belong to a range (min, max), not to 'values'")
+    elif "value" in spec:
+        if _scalar_type(spec["value"]) is None:
+            raise _config_error(f"{where}.value: must be a number, string or true/false; received {spec['value']!r}")
+    else:
+        for k in ("min", "max"):
+            if k not in spec:
+                raise _config_error(f"{where}: a range needs both 'min' and 'max'; '{k}' is missing")
+            if _scalar_type(spec[k]) not in ("int", "float") or not math.isfinite(spec[k]):
+                raise _config_error(f"{where}.{k}: must be a finite number; received {spec[k]!r}")
+        if not spec["max"] > spec["min"]:
+            raise _config_error(f"{where}: 'max' must be > 'min'; received min={spec['min']!r}, max={spec['max']!r}")
+        if "log" in spec and not isinstance(spec["log"], bool):
+            raise _config_error(f"{where}.log: must be true or false; received {spec['log']!r}")
+        if spec.get("log") and spec["min"] <= 0:
+            raise _config_error(f"{where}: log sampling needs 'min' > 0; received min={spec['min']!r}")
+        if "step" in spec and spec["step"] is not None:
+            if _scalar_type(spec["step"]) not in ("int", "float") or not spec["step"] > 0:
+                raise _config_error(f"{where}.step: must be a number > 0; received {spec['step']!r}")
+            if spec.get("log"):
+                raise _config_error(f"{where}: give either 'step' or 'log', not both")
+
+
+def default_search_space(head: str = "direction") -> dict[str, dict[str, Any]]:
+    """The default search space for a model head (used when ``search_space`` is null).
+
+    Learning rate (log), filters, depth, dense width, dropout, batch size, the losses that
+    fit the head, and the mirror augmentation on or off.
+
+    Example:
+        >>> default_search_space("vmf")["loss"]
+        {'values': ['vmf_nll', 'gaussian_angular_nll']}
+    """
+    if head not in _DEFAULT_LOSSES:
+        raise _config_error(f"model.head: must be one of {', '.join(_DEFAULT_LOSSES)}; received {head!r}")
+    return {
+        "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True},
+        "filters": {"values": [16, 32, 48]},
+        "depth": {"values": [2, 3, 4]},
+        "dense_units": {"values": [64, 128, 256]},
+        "dropout": {"min": 0.0, "max": 0.4, "step": 0.1},
+        "batch_size": {"values": [32, 64, 128]},
+        "loss": {"values": list(_DEFAULT_LOSSES[head])},
+        "augmentation.mirror": {"values": [True, False]},
+    }
+
+
+# =========================================================================== TuningConfig
+@dataclass(frozen=True)
+class TuningConfig:
+    """The ``tuning`` section of a config: how the hyperparameter search runs.
+
+    Attributes:
+        algorithm: ``bayesian`` (keras-tuner BayesianOptimization; needs scikit-learn),
+            ``hyperband`` (``epochs_per_trial`` is its maximum epochs per model; the search
+            stops after ``n_trials`` trials) or ``random``.
+        n_trials: trials in the whole search (a resumed search continues up to this number).
+        epochs_per_trial: training epochs of each trial.
+        objective: ``val_theta68`` (68 % containment angle on the validation split,
+            computed from the validation predictions at every epoch end) or
+            ``val_angular_error_deg`` (mean angle); both minimised. The test split is never used.
+        search_space: config key → spec. Keys: a model option (``filters``, or
+            ``model.options.filters``), a training key (``learning_rate``,
+            ``training.batch_size``) or an augmentation key (``augmentation.mirror``).
+            Specs: ``{"values": [...]}``, ``{"min": a, "max": b, "log": true}``,
+            ``{"min": a, "max": b, "step": s}`` or ``{"value": v}``. ``null``: the
+            default space of the model head (:func:`default_search_space`).
+        retrain_on: ``train`` (the best trial is retrained on the training split with early
+            stopping and checkpoint choice on validation) or ``train+val`` (on both; with no
+            validation left, it trains for the best trial's number of epochs).
+        executions_per_trial: trainings per trial (their objective is averaged).
+        preset: ``null`` or ``proposal_v17`` (50 trials × 20 epochs, Bayesian, a space
+            around the full-size ``baseline_v15``; a GPU setting). A preset fills every
+            field left at its default.
+
+    Example:
+        >>> TuningConfig(preset="proposal_v17").n_trials
+        50
+    """
+
+    algorithm: Literal["bayesian", "hyperband", "random"] = "bayesian"
+    n_trials: int = 10
+    epochs_per_trial: int = 3
+    objective: Literal["val_theta68", "val_angular_error_deg"] = "val_theta68"
+    search_space: dict | None = None
+    retrain_on: Literal["train", "train+val"] = "train"
+    executions_per_trial: int = 1
+    preset: Literal["proposal_v17"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise _config_error(f"tuning.preset: must be null or one of {', '.join(PRESETS)}; received {self.preset!r}")
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for key, value in PRESETS[self.preset].items():
+                if getattr(self, key) == defaults[key]:
+                    object.__setattr__(self, key, json.loads(json.dumps(value)))
+        if self.algorithm not in ALGORITHMS:
+            raise _config_error(f"tuning.algorithm: must be one of {', '.join(ALGORITHMS)}; received {self.algorithm!r}")
+        if self.objective not in OBJECTIVES:
+            raise _config_error(f"tuning.objective: must be one of {', '.join(OBJECTIVES)}; received {self.objective!r}")
+        for key in ("n_trials", "epochs_per_trial", "executions_per_trial"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise _config_error(f"tuning.{key}: must be an integer >= 1; received {v!r}")
+        if self.search_space is not None:
+            if not isinstance(self.search_space, dict) or not self.search_space:
+                raise _config_error(
+                    f"tuning.search_space: must be null (the default space) or a non-empty object; "
+                    f"received {self.search_space!r}"
+                )
+            for key, spec in self.search_space.items():
+                _check_spec_shape(key, spec)
+
+
+def tuning_from_dict(data: Any, where: str = "tuning") -> TuningConfig:
+    """Build a :class:`TuningConfig` strictly from a mapping (unknown keys are errors naming them)."""
+    from edkeras.config import ConfigError, from_dict
+
+    try:
+        return from_dict(TuningConfig, data, where=where)
+    except ConfigError as e:
+        msg = str(e)
+        if not msg.startswith(where):
+            msg = f"{where}: {msg}"
+        raise ConfigError(msg) from None
+
+
+def _run_config_has_tuning() -> bool:
+    from edkeras.config import RunConfig
+
+    return "tuning" in {f.name for f in dataclasses.fields(RunConfig)}
+
+
+def load_tune_config(
+    path: str | os.PathLike, overrides: typing.Iterable[str] = (), name: str | None = None
+) -> tuple[RunConfig, TuningConfig]:
+    """Read one JSON config for ``edkeras tune``: the run config and its ``tuning`` section.
+
+    The ``tuning`` key is loaded strictly into :class:`TuningConfig`, the rest strictly
+    into :class:`edkeras.config.RunConfig` (once ``RunConfig`` has its own ``tuning``
+    field, the whole file is loaded by :func:`edkeras.config.load_run_config`).
+    ``overrides`` are ``key=value`` strings; ``tuning.*`` keys go to the tuning section.
+
+    Raises:
+        ConfigError: naming the file and the key.
+    """
+    from edkeras.config import ConfigError, RunConfig, apply_overrides, from_dict, load_run_config
+
+    p = Path(path)
+    overrides = list(overrides)
+    if _run_config_has_tuning():
+        cfg = load_run_config(p, overrides, name=name)
+        return cfg, cfg.tuning  # type: ignore[attr-defined]
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: must be an object with keys; received {type(data).__name__}")
+    tuning = tuning_from_dict(data.pop("tuning", {}), where=f"{p}: tuning")
+    tuning_set = [o[len("tuning.") :] for o in overrides if o.startswith("tuning.")]
+    run_set = [o for o in overrides if not o.startswith("tuning.")]
+    if name is not None:
+        run_set.append(f"name={json.dumps(name)}")
+    try:
+        cfg = from_dict(RunConfig, data, where=str(p))
+        if run_set:
+            cfg = apply_overrides(cfg, run_set)
+        if tuning_set:
+            tuning = apply_overrides(tuning, tuning_set, where="--set tuning")
+    except ConfigError as e:
+        if str(e).startswith(str(p)):
+            raise
+        raise ConfigError(f"{p}: {e}") from None
+    return cfg, tuning
+
+
+# =========================================================================== resolving keys
+def _target_type(tp: Any) -> str | None:
+    """``bool``/``int``/``float``/``str`` of a config annotation, or None if not a scalar."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        kinds = {_scalar_type(a) for a in typing.get_args(tp)}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        kinds = {_target_type(a) for a in args}
+        return kinds.pop() if len(kinds) == 1 else None
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(tp)
+
+
+def _tunable_keys(config: RunConfig) -> dict[str, str]:
+    """Canonical key (``--set`` form) → value type of every key a search may vary."""
+    from edkeras.config import AugmentConfig, TrainingConfig
+    from edkeras.models import builder_options
+
+    keys: dict[str, str] = {}
+    try:
+        options = builder_options(config.model.name)
+    except InputError as e:
+        raise _config_error(f"model.name: {e}") from None
+    for opt, default in options.items():
+        if opt in _FIXED_MODEL_OPTIONS:
+            continue
+        t = _scalar_type(default)
+        if t is not None:
+            keys[f"model.options.{opt}"] = t
+    for section, cls in (("training", TrainingConfig), ("augmentation", AugmentConfig)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if section == "training" and f.name in _NOT_TUNABLE:
+                continue
+            t = _target_type(hints[f.name])
+            if t is not None:
+                keys[f"{section}.{f.name}"] = t
+    return keys
+
+
+def _canonical_key(key: str, keys: dict[str, str]) -> str:
+    """The canonical name of a search-space key, or ConfigError naming it and listing the valid ones."""
+    where = f"tuning.search_space: key '{key}'"
+    parts = key.split(".")
+    if parts[0] == "training" and len(parts) == 2 and parts[1] in _NOT_TUNABLE:
+        raise _config_error(f"{where} is not tunable ({_NOT_TUNABLE[parts[1]]})")
+    if len(parts) == 1 and parts[0] in _NOT_TUNABLE and f"model.options.{parts[0]}" not in keys:
+        raise _config_error(f"{where} is not tunable ({_NOT_TUNABLE[parts[0]]})")
+    if parts[0] == "data":
+        raise _config_error(f"{where}: data keys are not tunable (every trial must be scored on the same split)")
+    if parts[0] == "model" and len(parts) == 2 and parts[1] in ("name", "head"):
+        raise _config_error(f"{where}: model.{parts[1]} is fixed for a search (run one search per model)")
+    if len(parts) >= 2 and parts[0] == "model" and parts[-1] in _FIXED_MODEL_OPTIONS:
+        raise _config_error(f"{where}: '{parts[-1]}' is set by the data and model.head, not searched")
+    candidates: list[str]
+    if len(parts) == 1:
+        candidates = [k for k in keys if k.split(".")[-1] == key]
+    elif parts[0] == "model" and len(parts) == 2:
+        candidates = [f"model.options.{parts[1]}"] if f"model.options.{parts[1]}" in keys else []
+    else:
+        candidates = [key] if key in keys else []
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise _config_error(f"{where} is ambiguous; write one of {', '.join(candidates)}")
+    short = sorted({k.split(".")[-1] for k in keys})
+    near = difflib.get_close_matches(key.split(".")[-1], short, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    raise _config_error(f"{where} is unknown{hint}; valid keys: {', '.join(sorted(keys))}")
+
+
+def _check_value(config: RunConfig, key: str, canonical: str, value_type: str, value: Any) -> Any:
+    """``value`` converted to the key's type and accepted by the run config, else ConfigError."""
+    from edkeras.config import ConfigError, apply_overrides
+
+    where = f"tuning.search_space.{key}"
+    vt = _scalar_type(value)
+    if value_type == "float" and vt == "int":
+        value = float(value)
+    elif vt != value_type:
+        raise _config_error(f"{where}: {canonical} takes a {value_type} value; received {value!r}")
+    if canonical.startswith(("training.", "augmentation.")):
+        try:
+            apply_overrides(config, [f"{canonical}={json.dumps(value)}"], where=where)
+        except ConfigError as e:
+            msg = str(e)
+            raise _config_error(msg if msg.startswith(where) else f"{where}: {msg}") from None
+    return value
+
+
+def resolve_search_space(config: RunConfig, tuning: TuningConfig) -> dict[str, ParamSpec]:
+    """Check the search space strictly against ``config`` and return canonical specs.
+
+    Keys may be bare (``filters``, ``learning_rate``) when they name one key of the run
+    config, or dotted (``model.options.filters``, ``model.filters``,
+    ``training.batch_size``, ``augmentation.mirror``). Every value (each choice, the ends
+    of each range) is checked against the key's type and the run config's own rules.
+
+    Returns:
+        Canonical key → :class:`ParamSpec`, sorted by key.
+
+    Raises:
+        ConfigError: an unknown, ambiguous or untunable key (named, valid keys listed), or
+            a value the run config rejects.
+    """
+    space = tuning.search_space if tuning.search_space is not None else default_search_space(config.model.head)
+    keys = _tunable_keys(config)
+    out: dict[str, ParamSpec] = {}
+    for key, spec in space.items():
+        _check_spec_shape(key, spec)
+        canonical = _canonical_key(key, keys)
+        if canonical in out:
+            raise _config_error(f"tuning.search_space: key '{key}' sets {canonical}, which another key already sets")
+        vtype = keys[canonical]
+        if "values" in spec:
+            values = tuple(_check_value(config, key, canonical, vtype, v) for v in spec["values"])
+            out[canonical] = ParamSpec(canonical, "choice", values=values, value_type=vtype)
+        elif "value" in spec:
+            value = _check_value(config, key, canonical, vtype, spec["value"])
+            out[canonical] = ParamSpec(canonical, "fixed", values=(value,), value_type=vtype)
+        else:
+            if vtype not in ("int", "float"):
+                raise _config_error(f"tuning.search_space.{key}: a range (min, max) needs a numeric key; {canonical} is {vtype}")
+            lo = _check_value(config, key, canonical, vtype, spec["min"])
+            hi = _check_value(config, key, canonical, vtype, spec["max"])
+            step = spec.get("step")
+            if vtype == "int" and step is not None and _scalar_type(step) != "int":
+                raise _config_error(f"tuning.search_space.{key}.step: {canonical} is an integer; received step {step!r}")
+            out[canonical] = ParamSpec(
+                canonical, vtype, low=lo, high=hi, step=step, log=bool(spec.get("log", False)), value_type=vtype
+            )
+    return dict(sorted(out.items()))
+
+
+# =========================================================================== project name
+def _hashed_run_config(config: RunConfig) -> dict[str, Any]:
+    """The parts of the run config that change what a trial means (not its name or final epochs)."""
+    from edkeras.config import to_dict
+
+    d = to_dict(config)
+    d.pop("name", None)
+    d.pop("tuning", None)
+    training = dict(d.get("training", {}))
+    for k in ("epochs", "early_stopping_patience", "bootstrap_samples"):
+        training.pop(k, None)
+    d["training"] = training
+    return d
+
+
+def project_name(config: RunConfig, tuning: TuningConfig, space: dict[str, ParamSpec] | None = None) -> str:
+    """``<algorithm>-<hash>``: the keras-tuner project of this search.
+
+    The hash covers the search space (resolved), the objective, the epochs and executions
+    per trial and the run config (except its name, final epochs, early stopping and
+    bootstrap size), so a changed space or model starts a fresh search, while more
+    ``n_trials`` continue the same one.
+    """
+    space = resolve_search_space(config, tuning) if space is None else space
+    payload = {
+        "search_space": {k: s.to_dict() for k, s in space.items()},
+        "objective": tuning.objective,
+        "algorithm": tuning.algorithm,
+        "epochs_per_trial": tuning.epochs_per_trial,
+        "executions_per_trial": tuning.executions_per_trial,
+        "run": _hashed_run_config(config),
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{tuning.algorithm}-{digest[:12]}"
+
+
+def tuner_role() -> Literal["single", "chief", "worker"]:
+    """``chief``/``worker`` in keras-tuner's distributed mode (from the KERASTUNER_* variables), else ``single``.
+
+    Raises:
+        InputError: ``KERASTUNER_ORACLE_IP`` set without ``KERASTUNER_ORACLE_PORT`` or
+            ``KERASTUNER_TUNER_ID``.
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    missing = [k for k in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(k)]
+    if missing:
+        raise InputError(
+            f"distributed tuning: KERASTUNER_ORACLE_IP is set but {', '.join(missing)} is not; "
+            "set all three (chief: KERASTUNER_TUNER_ID=chief; workers: tuner0, tuner1, ...)"
+        )
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
+
+# =========================================================================== Keras parts (lazy)
+_LAZY: dict[str, Any] = {}
+
+
+def _keras_part() -> dict[str, Any]:
+    """Define the classes that need keras / keras_tuner (imported on first use only)."""
+    if _LAZY:
+        return _LAZY
+    import keras
+    import keras_tuner
+    import numpy as np
+
+    from edkeras.metrics import angular_error_deg, containment_angle
+
+    class ValidationResolution(keras.callbacks.Callback):
+        """At each epoch end: predict the validation split, log ``val_theta68`` and ``val_angular_error_deg``.
+
+        θ68 is a quantile, not a mean over batches, so it is computed from the predictions
+        of the whole validation split (numpy :func:`edkeras.metrics.containment_angle`).
+        Place it before the callbacks that read these logs (the tuner's).
+
+        Args:
+            dataset: an evaluation :class:`edkeras.data.dataset.EventDataset` (not augmented).
+            head: the model head (``direction``, ``vmf`` or ``multitask``).
+        """
+
+        def __init__(self, dataset: Any, head: str) -> None:
+            super().__init__()
+            self.dataset = dataset
+            self.head = head
+            self.truth = np.asarray(dataset.labels("direction"), dtype=np.float64)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            from edkeras.training import _predict
+
+            predicted = _predict(self.model, self.dataset, self.head)["direction"]
+            if logs is None:
+                return
+            if not np.isfinite(predicted).all():
+                logs["val_theta68"] = logs["val_angular_error_deg"] = float("nan")
+                return
+            err = angular_error_deg(predicted, self.truth)
+            logs["val_theta68"] = float(containment_angle(err, 0.68))
+            logs["val_angular_error_deg"] = float(np.mean(err))
+
+    class LearningRate(keras.callbacks.Callback):
+        """The run config's warm-up and cosine schedule, per epoch (as in training)."""
+
+        def __init__(self, training: Any) -> None:
+            super().__init__()
+            self.training = training
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            from edkeras.training import _learning_rate_at
+
+            lr = _learning_rate_at(self.training, epoch)
+            if lr is not None:
+                self.model.optimizer.learning_rate.assign(lr)
+
+    class RunHyperModel(keras_tuner.HyperModel):
+        """The search space over one run config, built and trained on the one training path.
+
+        Fixed choices live in ``__init__``: the run config (its ``training.epochs`` set to
+        the epochs per trial), the searched keys, and the events of the **training** and
+        **validation** splits only (the test split is not given to the search at all).
+
+        Args:
+            config: the run config every trial starts from.
+            space: canonical key → :class:`ParamSpec` (from :func:`resolve_search_space`).
+            train_index, val_index: the :class:`edkeras.data.dataset.EventIndex` of the
+                training and validation events.
+            image_shape: (T, C) of the event files.
+        """
+
+        def __init__(
+            self, config: Any, space: dict[str, ParamSpec], train_index: Any, val_index: Any,
+            image_shape: tuple[int, int], name: str = "edkeras_run",
+        ) -> None:
+            super().__init__(name=name, tunable=True)
+            self.config = config
+            self.space = dict(space)
+            self.train_index = train_index
+            self.val_index = val_index
+            self.image_shape = tuple(int(s) for s in image_shape)
+
+        def trial_config(self, hp: Any) -> Any:
+            """The run config of a trial: the base config with the trial's values applied."""
+            from edkeras.config import ConfigError, apply_overrides
+
+            values = {key: spec.declare(hp) for key, spec in self.space.items()}
+            try:
+                return apply_overrides(self.config, [f"{k}={json.dumps(v)}" for k, v in values.items()], where="trial")
+            except ConfigError as e:  # a combination the config rejects: record the trial as failed
+                raise keras_tuner.errors.FailedTrialError(str(e)) from None
+
+        def build(self, hp: Any) -> Any:
+            """Build and compile the trial's model with :func:`edkeras.training.build_run_model`."""
+            from edkeras.training import _compile, build_run_model
+
+            cfg = self.trial_config(hp)
+            keras.utils.set_random_seed(cfg.training.seed)
+            model = build_run_model(cfg, self.image_shape)
+            _compile(model, cfg)
+            return model
+
+        def datasets(self, cfg: Any) -> tuple[Any, Any]:
+            """(training, validation) :class:`EventDataset` of a trial config, as :func:`edkeras.training.train` makes them."""
+            from edkeras.data.dataset import EventDataset
+            from edkeras.training import _energy_in_target
+
+            t = cfg.training
+            opts = {
+                "head": cfg.model.head,
+                "energy_input": cfg.data.energy_input,
+                "cache": cfg.data.cache,
+                "energy_in_target": _energy_in_target(cfg),
+            }
+            train_ds = EventDataset(
+                self.train_index, t.batch_size, training=True, seed=t.seed, augment=cfg.augmentation,
+                shuffle_buffer=cfg.data.shuffle_buffer, **opts,
+            )
+            val_ds = EventDataset(self.val_index, max(t.batch_size, 128), **opts)
+            return train_ds, val_ds
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            """Train on the training split; score on the validation split; forward the tuner's kwargs.
+
+            ``kwargs`` carry the tuner's ``callbacks`` (which read ``val_theta68`` at each
+            epoch end, so the validation callback is placed before them), ``epochs`` and,
+            for Hyperband, ``initial_epoch``.
+            """
+            from edkeras.data.dataset import EpochSync
+
+            cfg = self.trial_config(hp)
+            t = cfg.training
+            train_ds, val_ds = self.datasets(cfg)
+            callbacks = [
+                EpochSync(train_ds),
+                ValidationResolution(val_ds, cfg.model.head),
+                LearningRate(t),
+                keras.callbacks.TerminateOnNaN(),
+            ]
+            if t.schedule == "plateau":
+                callbacks.append(keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_angular_error_deg", mode="min", factor=t.plateau_factor,
+                    patience=t.plateau_patience, min_lr=t.min_learning_rate, verbose=0,
+                ))
+            callbacks += list(kwargs.pop("callbacks", []) or [])
+            kwargs.setdefault("epochs", t.epochs)
+            kwargs.pop("shuffle", None)
+            try:
+                return model.fit(
+                    train_ds, *args, steps_per_epoch=train_ds.steps_per_epoch, shuffle=False,
+                    callbacks=callbacks, **kwargs,
+                )
+            finally:
+                train_ds.close()
+                val_ds.close()
+
+    def tuner_class(algorithm: str) -> type:
+        base = {
+            "random": keras_tuner.RandomSearch,
+            "bayesian": keras_tuner.BayesianOptimization,
+            "hyperband": keras_tuner.Hyperband,
+        }[algorithm]
+        return type(f"Logged{base.__name__}", (_TrialLog, base), {})
+
+    _LAZY.update(
+        ValidationResolution=ValidationResolution,
+        RunHyperModel=RunHyperModel,
+        LearningRate=LearningRate,
+        tuner_class=tuner_class,
+        keras_tuner=keras_tuner,
+    )
+    return _LAZY
+
+
+def __getattr__(name: str) -> Any:
+    """Load the keras / keras_tuner half of this module on first access to one of its names."""
+    if name in _KERAS_NAMES:
+        return _keras_part()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _TrialLog:
+    """Mixin for a keras-tuner Tuner: append one line per trial run to ``log_<tuner id>.jsonl``.
+
+    Each process writes its own file in the (shared) project folder, so the log shows who
+    ran which trial and that no trial ran twice. A tqdm bar counts this process's trials.
+    """
+
+    progress: Any = None
+
+    def on_trial_begin(self, trial: Any) -> None:
+        self._trial_t0 = time.time()
+        self._trial_objective = None
+        super().on_trial_begin(trial)  # type: ignore[misc]
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
+        name = self.oracle.objective.name  # type: ignore[attr-defined]
+        best = []
+        for r in results if isinstance(results, list) else [results]:
+            hist = getattr(r, "history", None)
+            if isinstance(hist, dict) and hist.get(name):
+                vals = [v for v in hist[name] if v is not None and math.isfinite(v)]
+                if vals:
+                    best.append(min(vals))
+        self._trial_objective = float(sum(best) / len(best)) if best else None
+        return results
+
+    def on_trial_end(self, trial: Any) -> None:
+        status = str(getattr(trial.status, "value", trial.status))
+        entry = {
+            "trial_id": trial.trial_id,
+            "tuner_id": self.tuner_id,  # type: ignore[attr-defined]
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "status": status,
+            "objective": getattr(self, "_trial_objective", None),
+            "seconds": round(time.time() - getattr(self, "_trial_t0", time.time()), 3),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "message": (trial.message or "").strip().splitlines()[-1] if trial.message else None,
+        }
+        path = Path(self.project_dir) / f"log_{self.tuner_id}.jsonl"  # type: ignore[attr-defined]
+        with open(path, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        super().on_trial_end(trial)  # type: ignore[misc]
+        if self.progress is not None:
+            self.progress.update(1)
+            self.progress.set_postfix_str(f"trial {trial.trial_id}: {status}")
+
+
+# =========================================================================== trial table
+def _read_logs(project_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(project_dir.glob("log_*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                e = json.loads(line)
+                runs.setdefault(str(e["trial_id"]), []).append(e)
+    return runs
+
+
+def trial_table(project_dir: str | os.PathLike, objective: str | None = None) -> list[dict[str, Any]]:
+    """One row per trial of a keras-tuner project folder (read from the folder, any role).
+
+    Args:
+        project_dir: ``runs/<name>/tuner/<project>``.
+        objective: the objective's name (default: the one found in the trials).
+
+    Returns:
+        Rows sorted by trial id: ``trial_id, status, objective, value, best_epoch,
+        tuner_id, seconds, hyperparameters`` (dict; keras-tuner's own ``tuner/…`` entries
+        of Hyperband left out) and ``message`` (last line of an error).
+    """
+    pdir = Path(project_dir)
+    logs = _read_logs(pdir)
+    rows = []
+    for path in pdir.glob("trial_*/trial.json"):
+        t = json.loads(path.read_text())
+        tid = str(t["trial_id"])
+        metrics = t.get("metrics", {}).get("metrics", {})
+        name = objective or next(iter(metrics), None)
+        value = t.get("score")
+        if value is None and name in metrics:
+            obs = [v for o in metrics[name]["observations"] for v in o["value"] if v is not None]
+            value = min(obs) if obs else None
+        runs = logs.get(tid, [])
+        hps = {k: v for k, v in t.get("hyperparameters", {}).get("values", {}).items() if not k.startswith("tuner/")}
+        message = t.get("message")
+        rows.append({
+            "trial_id": tid,
+            "status": t.get("status"),
+            "objective": name,
+            "value": value if value is None or math.isfinite(value) else None,
+            "best_epoch": t.get("best_step"),
+            "tuner_id": ",".join(r["tuner_id"] for r in runs) or None,
+            "seconds": sum(r["seconds"] for r in runs) if runs else None,
+            "hyperparameters": hps,
+            "message": message.strip().splitlines()[-1] if message else None,
+        })
+    rows.sort(key=lambda r: (len(r["trial_id"]), r["trial_id"]))
+    return rows
+
+
+def best_trial(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The completed trial with the smallest objective value (ties: the earliest), or None."""
+    done = [r for r in rows if r["status"] == "COMPLETED" and r["value"] is not None]
+    if not done:
+        return None
+    return min(done, key=lambda r: (r["value"], len(r["trial_id"]), r["trial_id"]))
+
+
+def _write_trials(run_dir: Path, rows: list[dict[str, Any]], space: dict[str, ParamSpec]) -> None:
+    from edkeras.runs import write_json
+
+    write_json(run_dir / "trials.json", rows)
+    hp_cols = list(space)
+    extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(hp_cols))
+    cols = ["trial_id", "status", "objective", "value", "best_epoch", "tuner_id", "seconds", *hp_cols, *extra, "message"]
+    tmp = run_dir / f".trials.csv.tmp-{os.getpid()}"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({**{k: v for k, v in r.items() if k != "hyperparameters"}, **r["hyperparameters"]})
+    os.replace(tmp, run_dir / "trials.csv")
+
+
+# =========================================================================== search and tune
+@dataclass
+class SearchResult:
+    """What :func:`search` returns.
+
+    Attributes:
+        role: ``single``, ``chief`` or ``worker``.
+        project_dir: the keras-tuner project folder.
+        space: the resolved search space.
+        trials: :func:`trial_table` of the folder after this process's search.
+        best: the best completed trial's row (None if none completed).
+        trials_run: ids of the trials this process ran (none for a chief).
+    """
+
+    role: str
+    project_dir: Path
+    space: dict[str, ParamSpec]
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    trials_run: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns: the search, and (chief or single process) the retrained run."""
+
+    search: SearchResult
+    run_dir: Path
+    best_config: Any = None
+    run: RunResult | None = None
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best trial's row (see :func:`trial_table`)."""
+        return self.search.best
+
+
+def _check_retrain(tuning: TuningConfig) -> None:
+    if tuning.retrain_on == "train+val":
+        from edkeras.config import TrainingConfig
+
+        if "fit_on" not in {f.name for f in dataclasses.fields(TrainingConfig)}:
+            raise _config_error(
+                "tuning.retrain_on: 'train+val' needs training on train+validation in edkeras.training "
+                "(training.fit_on), which this version lacks; use 'train'"
+            )
+
+
+def search(
+    config: RunConfig,
+    tuning: TuningConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    verbose: int | str = 0,
+    progress: bool = False,
+) -> SearchResult:
+    """Run (or resume, or join) the hyperparameter search; no retraining.
+
+    Trials train on the training split and are scored on the validation split; the test
+    split is never loaded. In distributed mode the chief serves the oracle until every
+    trial is done, and each worker runs trials until none is left.
+
+    Args:
+        config: the run config every trial starts from.
+        tuning: the search settings.
+        run_dir: the run folder (default ``runs/<config.name>``); the search lives in
+            ``<run_dir>/tuner/<project_name>``.
+        overwrite: start this project afresh (never on a worker).
+        verbose: Keras ``fit`` verbosity inside trials.
+        progress: show a tqdm bar over this process's trials.
+
+    Returns:
+        A :class:`SearchResult`.
+
+    Raises:
+        ConfigError: a bad search space or run config.
+        InputError: bad event files, incomplete KERASTUNER_* variables, or keras-tuner's
+            Bayesian optimisation without scikit-learn.
+    """
+    import keras
+
+    from edkeras.runs import check_run_name, runs_dir
+    from edkeras.training import _gpu_present, _strategy, prepare_data
+
+    role = tuner_role()
+    space = resolve_search_space(config, tuning)
+    check_run_name(config.name)
+    rd = Path(run_dir) if run_dir is not None else runs_dir() / config.name
+    project = project_name(config, tuning, space)
+    from edkeras.config import apply_overrides
+
+    base = apply_overrides(config, [f"training.epochs={tuning.epochs_per_trial}"], where="tuning.epochs_per_trial")
+    t = base.training
+    if t.deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    parts = _keras_part()
+    kt = parts["keras_tuner"]
+    data = prepare_data(base.data)  # indexes the files; only train and val are handed on
+    hypermodel = parts["RunHyperModel"](base, space, data.subset("train"), data.subset("val"), data.index.image_shape)
+    kwargs: dict[str, Any] = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(tuning.objective, "min"),
+        "seed": t.seed + 1,  # keras-tuner draws a random seed for seed=0
+        "directory": str(rd / "tuner"),
+        "project_name": project,
+        "overwrite": bool(overwrite) and role != "worker",
+        "executions_per_trial": tuning.executions_per_trial,
+        "distribution_strategy": _strategy(base),
+    }
+    if tuning.algorithm == "hyperband":
+        kwargs.update(max_epochs=tuning.epochs_per_trial, factor=3, hyperband_iterations=None)
+    else:
+        kwargs["max_trials"] = tuning.n_trials
+    old_policy = keras.config.dtype_policy()
+    mixed = _gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
+    bar = None
+    try:
+        if mixed:
+            keras.config.set_dtype_policy("mixed_float16")
+        (rd / "tuner").mkdir(parents=True, exist_ok=True)
+        try:
+            tuner = parts["tuner_class"](tuning.algorithm)(**kwargs)
+        except ImportError as e:
+            raise InputError(
+                f"tuning.algorithm: {tuning.algorithm!r} cannot start ({e}); install scikit-learn for "
+                "'bayesian', or use 'random' or 'hyperband'"
+            ) from None
+        if tuning.algorithm == "hyperband":
+            tuner.oracle.max_trials = tuning.n_trials  # Hyperband's own budget is epochs; cap the trials too
+        project_dir = Path(tuner.project_dir)
+        before = {k: len(v) for k, v in _read_logs(project_dir).items()}
+        if progress and role != "chief":
+            from tqdm.auto import tqdm
+
+            done = sum(1 for r in trial_table(project_dir) if r["status"] in ("COMPLETED", "FAILED"))
+            bar = tqdm(total=tuning.n_trials, initial=min(done, tuning.n_trials), desc=f"{tuner.tuner_id} {project}", unit="trial")
+            tuner.progress = bar
+        try:
+            tuner.search(epochs=tuning.epochs_per_trial, verbose=verbose)
+        except RuntimeError as e:  # keras-tuner stops after max_consecutive_failed_trials failures
+            if "consecutive failures" not in str(e):
+                raise
+            last = [line for line in str(e).strip().splitlines() if line.strip()][-1]
+            raise InputError(f"{project_dir}: 3 trials in a row failed; the last one: {last}") from None
+    finally:
+        keras.config.set_dtype_policy(old_policy)
+        if bar is not None:
+            bar.close()
+    after = _read_logs(project_dir)
+    mine = tuner.tuner_id
+    ran = [
+        tid for tid, entries in after.items()
+        for e in entries[before.get(tid, 0):] if e["tuner_id"] == mine and e["pid"] == os.getpid()
+    ]
+    rows = trial_table(project_dir, tuning.objective)
+    return SearchResult(role, project_dir, space, rows, best_trial(rows), sorted(ran, key=lambda s: (len(s), s)))
+
+
+def _best_overrides(result: SearchResult, tuning: TuningConfig) -> list[str]:
+    best = result.best
+    assert best is not None
+    out = []
+    for key, spec in result.space.items():
+        if key in best["hyperparameters"]:
+            out.append(f"{key}={json.dumps(spec.cast(best['hyperparameters'][key]))}")
+    if tuning.retrain_on == "train+val":
+        out += ['training.fit_on="train+val"', f"training.epochs={int(best['best_epoch'] or 0) + 1}"]
+    return out
+
+
+def tune(
+    config: RunConfig,
+    tuning: TuningConfig | None = None,
+    run_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    *,
+    verbose: int | str = "auto",
+    progress: bool = False,
+) -> TuneResult:
+    """Search, then retrain the best trial once through :func:`edkeras.training.train` and evaluate it on test.
+
+    A worker (distributed mode) only runs trials and returns. The chief, or a single
+    process, writes ``trials.csv``, ``trials.json``, ``tuning.json`` and
+    ``best_config.json`` into the run folder, then trains the best config there
+    (``metrics.json`` with validation and test blocks). An interrupted search resumes where
+    it stopped; an interrupted retraining resumes from its backup.
+
+    Args:
+        config: the run config.
+        tuning: the search settings; None reads ``config.tuning``.
+        run_dir: the run folder (default ``runs/<config.name>``).
+        force: redo a finished tuned run: the search starts afresh and the run is retrained.
+        verbose: Keras ``fit`` verbosity (trials and the final training).
+        progress: a tqdm bar over the trials.
+
+    Returns:
+        A :class:`TuneResult`.
+
+    Raises:
+        ConfigError: bad tuning or run config; no ``tuning`` given or in the config.
+        FileExistsError: the run folder holds a finished run and ``force`` is false.
+        InputError: bad data; no trial completed.
+    """
+    from edkeras.config import apply_overrides, to_dict
+    from edkeras.runs import check_run_name, is_finished, read_json, runs_dir, write_json
+    from edkeras.training import train
+
+    if tuning is None:
+        tuning = getattr(config, "tuning", None)
+        if tuning is None:
+            raise _config_error("tune: no tuning settings: pass tuning=TuningConfig(...) or give the config a 'tuning' section")
+    _check_retrain(tuning)
+    check_run_name(config.name)
+    rd = Path(run_dir) if run_dir is not None else runs_dir() / config.name
+    role = tuner_role()
+    if role != "worker" and is_finished(rd) and not force:
+        raise FileExistsError(f"{rd}: holds a finished run; pass --force to search and retrain again")
+    result = search(config, tuning, rd, overwrite=force and role != "worker", verbose=verbose, progress=progress)
+    if role == "worker":
+        return TuneResult(result, rd)
+
+    _write_trials(rd, result.trials, result.space)
+    if result.best is None:
+        bad = [r for r in result.trials if r["message"]]
+        why = f"; last error: {bad[-1]['message']}" if bad else ""
+        raise InputError(f"{result.project_dir}: no trial completed with a finite {tuning.objective}{why}")
+    overrides = _best_overrides(result, tuning)
+    best_cfg = apply_overrides(config, overrides, where="best trial")
+    best = result.best
+    write_json(rd / "best_config.json", to_dict(best_cfg))
+    write_json(rd / "tuning.json", {
+        "tuning": to_dict(tuning),
+        "search_space": {k: s.to_dict() for k, s in result.space.items()},
+        "project": result.project_dir.name,
+        "project_dir": str(result.project_dir),
+        "objective": {"name": tuning.objective, "direction": "min", "split": "val"},
+        "trials": {s: sum(r["status"] == s for r in result.trials) for s in ("COMPLETED", "FAILED", "INVALID", "RUNNING")},
+        "best_trial": best,
+        "overrides": overrides,
+        "retrain_on": tuning.retrain_on,
+    })
+    # runs.prepare_run accepts only a folder holding a config.json: give it the best config.
+    cfg_file = rd / "config.json"
+    retrain_force = force
+    if not cfg_file.exists():
+        write_json(cfg_file, to_dict(best_cfg))
+    elif not is_finished(rd) and read_json(cfg_file) != read_json(rd / "best_config.json"):
+        retrain_force = True  # an unfinished retraining of an earlier best trial: start it again
+    run = train(best_cfg, run_dir=rd, force=retrain_force, resume=True, verbose=verbose)
+    return TuneResult(result, rd, best_cfg, run)
