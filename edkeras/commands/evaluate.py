@@ -1,0 +1,49 @@
+"""``edkeras evaluate RUN_DIR --data FILE``: apply a finished run's model to any event file.
+
+Example:
+    edkeras evaluate runs/compact --data data/other.h5 --out other_predictions.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "Apply a run's model to an event file; print the resolution (where the truth is known), save predictions."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``edkeras evaluate``."""
+    parser.add_argument("run_dir", help="a finished run folder (config.json, model.keras)")
+    parser.add_argument("--data", required=True, metavar="FILE", help="event file (HDF5, edkeras-events)")
+    parser.add_argument("--out", metavar="PRED.npz", help="write the predictions here (DESIGN.md §5)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    parser.add_argument("--batch-size", type=int, default=256, help="events per prediction batch")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict, print θ68 with its interval (or only the counts when there is no truth)."""
+    import json
+    from pathlib import Path
+
+    from edkeras.runs import jsonable
+    from edkeras.training import evaluate
+
+    if args.out and Path(args.out).exists() and not args.force:
+        raise FileExistsError(f"{args.out}: exists; pass --force to overwrite it")
+    result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(jsonable(result), indent=2))
+        return 0
+    print(f"{result['data']}: {result['n_events']} events, {result['n_with_truth']} with a true direction")
+    m = result["metrics"]
+    if m is not None:
+        s = m["overall"]
+        lo, hi = s["theta68_ci"]
+        print(f"theta68 = {s['theta68']:.2f} deg [{lo:.2f}, {hi:.2f}]  median = {s['median']:.2f} deg  "
+              f"flips = {s['flip_fraction']:.3f}")
+    if result["predictions"]:
+        print(f"predictions: {result['predictions']}")
+    return 0

@@ -1,0 +1,757 @@
+"""The one training path: a run config in, a finished run folder out (DESIGN.md §7).
+
+:func:`train` does, in this order and nothing else:
+
+1. **data** — the event files (``"synthetic"`` = the embedded default), one seeded split
+   of all their events by event id or by file (:mod:`edkeras.data.splits`, saved as
+   ``split.npz``), then the filters (reconstructed energy, interaction) and the event cap;
+2. **model** — ``edkeras.models.build_model(name, head=…, energy_conditioning=…,
+   input_shape=<the files' image shape>, **options)``, compiled with the loss of
+   :func:`edkeras.losses.get_loss` (or ``multitask_losses``) and the angular-error metric;
+3. **fit** — streaming training batches (augmented, see :mod:`edkeras.data.augment`);
+   callbacks: learning-rate schedule (warm-up, cosine, plateau), ``TerminateOnNaN``,
+   best-only checkpoint ``model.keras`` chosen on the **validation** split, early stopping
+   on the validation split, ``CSVLogger`` (``history.csv``), ``BackupAndRestore`` (an
+   interrupted run resumes where it stopped, with the same shuffling and the same
+   checkpoint and early-stopping state), the Keras progress bar;
+4. **evaluation** — the chosen model predicts the validation and the test split, once:
+   ``predictions_val.npz``, ``predictions_test.npz`` and ``metrics.json`` (θ68, median,
+   mean, flip fraction with bootstrap CIs, overall, per reconstructed-energy bin and per
+   interaction, each block saying which split it comes from).
+
+The test split is built only after training ends: no callback, checkpoint or stopping
+decision can see it. The same config and seed on the same machine give the same metrics
+(seeded weights, shuffling and augmentation; deterministic TensorFlow ops).
+
+Example:
+    >>> from edkeras.config import load_run_config
+    >>> from edkeras.training import train
+    >>> result = train(load_run_config("configs/compact.json", ["training.epochs=3"]))
+    >>> result.metrics["test"]["overall"]["theta68"]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edkeras.config import ConfigError, DataConfig, RunConfig, load_json, to_dict
+from edkeras.data.splits import SPLIT_NAMES, Split, save_split, split_events
+from edkeras.errors import InputError
+
+__all__ = [
+    "COARSE_ENERGY_EDGES",
+    "ENERGY_EDGES",
+    "RunData",
+    "RunResult",
+    "build_run_model",
+    "evaluate",
+    "evaluation_metrics",
+    "prepare_data",
+    "train",
+]
+
+ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf)
+"""Reconstructed-energy bins (MeV) of the metrics."""
+
+COARSE_ENERGY_EDGES: tuple[float, ...] = (0.0, 20.0, 40.0, math.inf)
+"""Coarse bins: below 20, 20–40, above 40 MeV."""
+
+_INTERACTIONS = {"es": 1, "cc": 0}
+
+
+# =========================================================================== data
+@dataclass
+class RunData:
+    """The events of a run: all events of its files, their split, and what is used of each.
+
+    Attributes:
+        files: the event files.
+        index: every event of the files (an :class:`edkeras.data.dataset.EventIndex`).
+        split: the split of *all* events (so an event's split never depends on filters).
+        selected: positions into ``index`` per split, after the filters and the cap.
+    """
+
+    files: list[Path]
+    index: Any
+    split: Split
+    selected: dict[str, np.ndarray]
+
+    def subset(self, name: str) -> Any:
+        """The :class:`EventIndex` of split ``name`` (``train``, ``val`` or ``test``)."""
+        return self.index.select(self.selected[name])
+
+    def counts(self) -> dict[str, int]:
+        """Events used per split."""
+        return {k: int(v.size) for k, v in self.selected.items()}
+
+
+def _resolve_files(data: DataConfig) -> list[Path]:
+    from edkeras.data.default import default_dataset
+
+    out: list[Path] = []
+    for f in data.files:
+        if f == "synthetic":
+            out.append(default_dataset(n_events=data.synthetic_events, seed=data.synthetic_seed))
+        else:
+            p = Path(f).expanduser()
+            if not p.exists():
+                raise InputError(f"data.files: no such event file {str(p)!r}")
+            out.append(p)
+    return out
+
+
+def prepare_data(data: DataConfig) -> RunData:
+    """Index the files, split all events, then apply the filters and the cap per split.
+
+    Raises:
+        InputError: a missing file, or a split left empty by the filters.
+    """
+    from edkeras.data.dataset import index_events
+
+    files = _resolve_files(data)
+    index = index_events(files)
+    split = split_events(
+        index.file_names, index.field("event_id"), data.val_fraction, data.test_fraction, data.split_seed, data.split_by
+    )
+    keep = np.ones(len(index), dtype=bool)
+    if data.energy_min is not None or data.energy_max is not None:
+        e = index.field("reco_energy").astype(np.float64)
+        lo = -np.inf if data.energy_min is None else data.energy_min
+        hi = np.inf if data.energy_max is None else data.energy_max
+        keep &= np.isfinite(e) & (e >= lo) & (e < hi)
+    if data.interaction != "all":
+        keep &= index.field("interaction") == _INTERACTIONS[data.interaction]
+    if data.n_events is not None:
+        kept = np.flatnonzero(keep)
+        keep[kept[data.n_events :]] = False
+    selected = {k: split[k][keep[split[k]]] for k in SPLIT_NAMES}
+    for k, v in selected.items():
+        if v.size == 0:
+            raise InputError(
+                f"data: the {k} split holds no events after the filters (energy_min={data.energy_min}, "
+                f"energy_max={data.energy_max}, interaction={data.interaction!r}, n_events={data.n_events}) "
+                f"of {', '.join(map(str, files))}"
+            )
+    return RunData(files, index, split, selected)
+
+
+# =========================================================================== model
+def build_run_model(config: RunConfig, image_shape: tuple[int, int]) -> Any:
+    """Build the (uncompiled) model of ``config`` for images of ``image_shape``.
+
+    Raises:
+        ConfigError: unknown builder, unknown option (named, valid ones listed), an
+            ``input_shape`` option that differs from the files' image shape.
+    """
+    from edkeras.models import build_model, builder_options
+
+    m = config.model
+    try:
+        valid = builder_options(m.name)
+    except InputError as e:
+        raise ConfigError(f"model.name: {e}") from None
+    for key in m.options:
+        if key not in valid:
+            raise ConfigError(
+                f"model.options.{key}: unknown option of model {m.name!r}; valid options: "
+                f"{', '.join(k for k in valid if k not in ('head', 'energy_conditioning'))}"
+            )
+    options = dict(m.options)
+    shape = tuple(int(s) for s in image_shape)
+    if "input_shape" in options:
+        given = options.pop("input_shape")
+        if not isinstance(given, (list, tuple)) or tuple(given) != shape:
+            raise ConfigError(
+                f"model.options.input_shape: {given!r} differs from the image shape of the event files {list(shape)}"
+            )
+    try:
+        return build_model(m.name, head=m.head, energy_conditioning=config.data.energy_input, input_shape=shape, **options)
+    except InputError as e:
+        raise ConfigError(f"model.options: {e}") from None
+
+
+def _monitor_key(config: RunConfig) -> str:
+    if config.training.monitor == "val_angular_error_deg" and config.model.head == "multitask":
+        return "val_direction_angular_error_deg"
+    return config.training.monitor
+
+
+def _energy_in_target(config: RunConfig) -> bool:
+    return config.training.loss == "focal_angular" and config.training.loss_options.get("alpha") is not None
+
+
+def _compile(model: Any, config: RunConfig) -> None:
+    import keras
+
+    from edkeras.losses import get_loss, multitask_losses
+    from edkeras.metrics import AngularErrorDeg, VMFConeCoverage
+
+    t = config.training
+    if t.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay, clipnorm=t.clipnorm)
+    else:
+        opt = keras.optimizers.Adam(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
+    metrics: list[Any] = [AngularErrorDeg()]
+    if config.model.head == "vmf":
+        metrics += [VMFConeCoverage(0.68), VMFConeCoverage(0.90)]
+    try:
+        if config.model.head == "multitask":
+            losses = multitask_losses(
+                t.loss,
+                energy_weight=t.energy_loss_weight,
+                interaction_weight=t.interaction_loss_weight,
+                **t.loss_options,
+            )
+        else:
+            losses = {"loss": {"direction": get_loss(t.loss, **t.loss_options)}}
+    except InputError as e:
+        raise ConfigError(f"training.loss_options: {e}") from None
+    model.compile(optimizer=opt, metrics={"direction": metrics}, **losses)
+
+
+# =========================================================================== callbacks
+def _read_history(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_history(path: Path, rows: list[dict[str, str]]) -> None:
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _as_float(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _learning_rate_at(t: Any, epoch: int) -> float | None:
+    """The scheduled learning rate of ``epoch`` (None: leave it to ReduceLROnPlateau)."""
+    if epoch < t.warmup_epochs:
+        return t.learning_rate * (epoch + 1) / (t.warmup_epochs + 1)
+    if t.schedule == "cosine":
+        span = max(t.epochs - t.warmup_epochs, 1)
+        frac = min((epoch - t.warmup_epochs) / span, 1.0)
+        return t.min_learning_rate + (t.learning_rate - t.min_learning_rate) * 0.5 * (1 + math.cos(math.pi * frac))
+    if t.schedule == "constant" or epoch == t.warmup_epochs:
+        return t.learning_rate
+    return None
+
+
+def _callbacks(
+    config: RunConfig, run_dir: Path, train_ds: Any, history: list[dict[str, str]], checkpoint_best: float | None
+) -> dict[str, Any]:
+    """The Keras callbacks of a run, restored to the state of the epochs already in ``history``.
+
+    ``checkpoint_best`` is the validation score of the model already in ``model.keras``
+    (None: no checkpoint yet); a later epoch replaces it only if it does better.
+    """
+    import keras
+
+    from edkeras.data.dataset import EpochSync
+
+    t = config.training
+    monitor = _monitor_key(config)
+    prior = [_as_float(r.get(monitor)) for r in history]
+    finite = [v for v in prior if math.isfinite(v)]
+    last_lr = _as_float(history[-1].get("learning_rate")) if history else math.nan
+
+    class LearningRate(keras.callbacks.Callback):
+        """Warm-up and cosine per epoch; on resume, the plateau-reduced rate of the last epoch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._first = True
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            lr = _learning_rate_at(t, epoch)
+            if lr is None and self._first and math.isfinite(last_lr):
+                lr = last_lr
+            self._first = False
+            if lr is not None:
+                self.model.optimizer.learning_rate.assign(lr)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    class EpochSeeds(keras.callbacks.Callback):
+        """Re-seed the model's random layers (dropout…) from (their seed, epoch) at each epoch start.
+
+        Keras does not save the random-generator states in a backup, so without this a
+        resumed run would draw other dropout masks than an uninterrupted one.
+        """
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self._states = [v for v in self.model.variables if v.name == "seed_generator_state"]
+            self._base = [int(keras.ops.convert_to_numpy(v)[0]) for v in self._states]
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            for v, base in zip(self._states, self._base):
+                seed = (base * 1_000_003 + (epoch + 1) * 7_919) % 2_147_483_647
+                v.assign(np.array([seed, 0], dtype=keras.backend.standardize_dtype(v.dtype)))
+
+    class Checkpoint(keras.callbacks.ModelCheckpoint):
+        """Best-only checkpoint on the validation monitor; records the epoch it holds."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            before = self.best
+            super().on_epoch_end(epoch, logs)
+            if self.best is not None and (before is None or self.best != before):
+                from edkeras.runs import write_json
+
+                write_json(run_dir / "checkpoint.json", {"epoch": epoch, "monitor": monitor, "value": float(self.best)})
+
+    class EarlyStop(keras.callbacks.EarlyStopping):
+        """EarlyStopping whose best value and patience count survive a resume."""
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            super().on_train_begin(logs)
+            if finite:
+                j = int(np.nanargmin(np.asarray(prior, dtype=float)))
+                self.best, self.best_epoch, self.wait = prior[j], j, len(prior) - 1 - j
+
+    cbs: dict[str, Any] = {
+        "seeds": EpochSeeds(),
+        "sync": EpochSync(train_ds),
+        "lr": LearningRate(),
+        "nan": keras.callbacks.TerminateOnNaN(),
+        "checkpoint": Checkpoint(
+            str(run_dir / "model.keras"), monitor=monitor, mode="min", save_best_only=True,
+            initial_value_threshold=checkpoint_best, verbose=0,
+        ),
+    }
+    if t.schedule == "plateau":
+        cbs["plateau"] = keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode="min", factor=t.plateau_factor, patience=t.plateau_patience,
+            min_lr=t.min_learning_rate, verbose=0,
+        )
+    if t.early_stopping_patience is not None:
+        cbs["early_stopping"] = EarlyStop(monitor=monitor, mode="min", patience=t.early_stopping_patience, verbose=0)
+    cbs["csv"] = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
+    cbs["backup"] = keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True)
+    return cbs
+
+
+# =========================================================================== evaluation
+def _predict(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]:
+    """Predictions of ``model`` on an evaluation dataset, as float64 arrays."""
+    out = model.predict(dataset, verbose=0)
+    if not isinstance(out, dict):
+        out = {"direction": out}
+    res = {"direction": np.asarray(out["direction"], dtype=np.float64)}
+    if head == "vmf":
+        res["kappa"] = res["direction"][:, 3]
+        res["direction"] = res["direction"][:, :3]
+    if head == "multitask":
+        res["energy"] = np.asarray(out["energy"], dtype=np.float64).reshape(-1)
+        res["es_probability"] = np.asarray(out["interaction"], dtype=np.float64).reshape(-1)
+    return res
+
+
+def evaluation_metrics(
+    predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Resolution of predicted directions against the truth: overall, per energy bin, per interaction.
+
+    Args:
+        predicted: ``direction`` (N, 3) and optionally ``kappa``, ``energy``, ``es_probability``.
+        labels: ``direction`` (N, 3) truth, ``reco_energy``, ``interaction``, ``energy``.
+        split: the split's name, recorded in every block.
+        n_boot, seed: bootstrap of the confidence intervals (68 % CL).
+
+    Returns:
+        ``{"split", "n", "overall", "by_energy", "by_energy_coarse", "by_interaction"}``
+        (bins of reconstructed energy, MeV), plus ``kappa_coverage`` (vMF head) and
+        ``energy``/``interaction`` blocks (multitask head).
+    """
+    from edkeras.metrics import angular_error_deg, resolution_by_bin, resolution_summary, vmf_cone_cos
+
+    err = angular_error_deg(predicted["direction"], labels["direction"])
+    reco = np.asarray(labels["reco_energy"], dtype=np.float64)
+    out: dict[str, Any] = {
+        "split": split,
+        "n": int(err.size),
+        "overall": resolution_summary(err, n_boot=n_boot, seed=seed),
+        "energy_variable": "reco_energy (MeV)",
+        "by_energy": resolution_by_bin(err, reco, ENERGY_EDGES, n_boot=n_boot, seed=seed),
+        "by_energy_coarse": resolution_by_bin(err, reco, COARSE_ENERGY_EDGES, n_boot=n_boot, seed=seed),
+        "by_interaction": {},
+    }
+    for name, code in _INTERACTIONS.items():
+        mask = np.asarray(labels["interaction"]) == code
+        out["by_interaction"][name] = (
+            resolution_summary(err[mask], n_boot=n_boot, seed=seed) if mask.any() else {"n": 0}
+        )
+    if "kappa" in predicted:
+        cos = np.cos(np.radians(err))
+        out["kappa_coverage"] = {
+            f"cone{int(f * 100)}": float(np.mean(cos >= vmf_cone_cos(np.maximum(predicted["kappa"], 1e-6), f)))
+            for f in (0.68, 0.90)
+        }
+    if "energy" in predicted:
+        rel = predicted["energy"] / np.asarray(labels["energy"], dtype=np.float64) - 1.0
+        out["energy"] = {"relative_bias_median": float(np.median(rel)), "relative_resolution_mad": float(
+            np.median(np.abs(rel - np.median(rel))) * 1.4826)}
+    if "es_probability" in predicted:
+        truth = np.asarray(labels["interaction"])
+        out["interaction"] = {"accuracy": float(np.mean((predicted["es_probability"] >= 0.5) == (truth == 1)))}
+    return out
+
+
+def _save_split_predictions(
+    path: Path, predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, run: str, truth: bool = True
+) -> Path:
+    from edkeras.io.predictions import save_predictions
+
+    return save_predictions(
+        path,
+        predictions=predicted["direction"],
+        true_directions=labels["direction"] if truth else None,
+        energies=labels["reco_energy"],
+        true_energies=labels["energy"] if truth else None,
+        interaction=labels["interaction"],
+        nu_directions=labels["nu_direction"] if truth else None,
+        event_id=labels["event_id"],
+        kappa=predicted.get("kappa"),
+        es_probability=predicted.get("es_probability"),
+        split=split,
+        run=run,
+    )
+
+
+# =========================================================================== devices
+def _gpu_present() -> bool:
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+    except Exception:  # a backend that cannot list devices: assume none
+        return False
+    return False
+
+
+def _strategy(config: RunConfig) -> Any:
+    import keras
+
+    if config.training.strategy == "default":
+        return None
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(
+            f"training.strategy: 'mirrored' needs the tensorflow backend; received backend {keras.backend.backend()!r}"
+        )
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def _eval_batch(n: int, batch_size: int, replicas: int) -> int:
+    """Evaluation batch size: at least 128, and with several replicas a multiple of them that
+    the first batch fills (Keras's MirroredStrategy cannot split an uneven first batch)."""
+    size = max(batch_size, 128)
+    if replicas > 1:
+        size = max(min(size, n) // replicas * replicas, replicas)
+    return size
+
+
+# =========================================================================== train
+@dataclass
+class RunResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run folder.
+        config: the config the run used.
+        metrics: the content of ``metrics.json``.
+        best_epoch: the epoch (0-based, as in ``history.csv``) whose model was kept.
+        epochs_run: epochs in ``history.csv``.
+        resumed: whether this call continued an interrupted run.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    metrics: dict[str, Any]
+    best_epoch: int
+    epochs_run: int
+    resumed: bool
+
+
+def train(
+    config: RunConfig,
+    run_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    resume: bool = True,
+    *,
+    callbacks: Sequence[Any] = (),
+    verbose: int | str = "auto",
+) -> RunResult:
+    """Train, choose the epoch on validation, evaluate on validation and test; write the run folder.
+
+    Args:
+        config: the run config.
+        run_dir: the run folder (default ``runs/<config.name>``, see :func:`edkeras.runs.runs_dir`).
+        force: overwrite a finished run (or an unfinished one of another config).
+        resume: continue an unfinished run of the same config from its backup.
+        callbacks: extra Keras callbacks (called after the run's own at each epoch end).
+        verbose: Keras ``fit`` verbosity (``"auto"`` shows the progress bar).
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        ConfigError: a config that cannot be built (unknown model option, bad loss option…).
+        FileExistsError: ``run_dir`` holds a finished run and ``force`` is false.
+        InputError: bad event files; no epoch gave a finite validation score.
+    """
+    import keras
+
+    from edkeras.data.dataset import EventDataset
+    from edkeras.runs import check_run_name, environment, jsonable, prepare_run, runs_dir, write_json
+
+    check_run_name(config.name)
+    run_dir = Path(run_dir) if run_dir is not None else runs_dir() / config.name
+    cfg_dict = to_dict(config)
+    state = prepare_run(run_dir, cfg_dict, force=force, resume=resume)
+    resumed = state == "resume"
+    write_json(run_dir / "config.json", cfg_dict)
+    t = config.training
+
+    old_policy = keras.config.dtype_policy()  # restored at the end (clear_session resets it)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(t.seed)
+    if t.deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    mixed = _gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
+    try:
+        if mixed:
+            keras.config.set_dtype_policy("mixed_float16")
+        strategy = _strategy(config)
+        replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        data = prepare_data(config.data)
+        save_split(run_dir / "split.npz", data.split, data.index.file_names, data.index.field("event_id"))
+        env_path = run_dir / "env.json"
+        if resumed and env_path.exists():
+            env = json.loads(env_path.read_text())
+            env.setdefault("resumed", []).append(environment(t.seed)["created"])
+        else:
+            env = environment(
+                t.seed,
+                mixed_precision=mixed,
+                strategy=t.strategy,
+                replicas=replicas,
+                data_files=[str(f) for f in data.files],
+                events=data.counts(),
+            )
+        write_json(env_path, env)
+
+        ds_opts = {
+            "head": config.model.head,
+            "energy_input": config.data.energy_input,
+            "cache": config.data.cache,
+            "energy_in_target": _energy_in_target(config),
+        }
+        if t.batch_size % replicas:
+            raise ConfigError(
+                f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
+                "mirrored strategy"
+            )
+        train_ds = EventDataset(
+            data.subset("train"), t.batch_size, training=True, seed=t.seed,
+            augment=config.augmentation, shuffle_buffer=config.data.shuffle_buffer, **ds_opts,
+        )
+        val_ds = EventDataset(data.subset("val"), _eval_batch(data.counts()["val"], t.batch_size, replicas), **ds_opts)
+
+        if strategy is not None:
+            with strategy.scope():
+                model = build_run_model(config, data.index.image_shape)
+                _compile(model, config)
+        else:
+            model = build_run_model(config, data.index.image_shape)
+            _compile(model, config)
+
+        # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch is dropped.
+        history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"
+        meta = run_dir / "backup" / "training_metadata.json"
+        done = int(json.loads(meta.read_text())["epoch"]) if (resumed and meta.exists()) else 0
+        history = [r for r in _read_history(history_path) if int(r["epoch"]) < done]
+        _write_history(history_path, history)
+        if ckpt.exists() and int(json.loads(ckpt.read_text())["epoch"]) >= done:
+            ckpt.unlink()
+        if not ckpt.exists():
+            (run_dir / "model.keras").unlink(missing_ok=True)
+        ckpt_best = float(json.loads(ckpt.read_text())["value"]) if ckpt.exists() else None
+        cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best)
+
+        t0 = time.perf_counter()
+        try:
+            model.fit(
+                train_ds,
+                steps_per_epoch=train_ds.steps_per_epoch,
+                validation_data=val_ds,
+                epochs=t.epochs,
+                shuffle=False,
+                callbacks=[*cbs.values(), *callbacks],
+                verbose=verbose,
+            )
+        except BaseException:
+            # interrupted: the backup stays for the resume; close what Keras would have closed
+            csv_file = getattr(cbs["csv"], "csv_file", None)
+            if csv_file is not None and not csv_file.closed:
+                csv_file.close()
+            train_ds.close()
+            val_ds.close()
+            raise
+        seconds = time.perf_counter() - t0
+        history = _read_history(history_path)
+        if not ckpt.exists() or not (run_dir / "model.keras").exists():
+            raise InputError(
+                f"{run_dir}: no epoch gave a finite validation {_monitor_key(config)} (diverged?); nothing to evaluate"
+            )
+        best_epoch = int(json.loads(ckpt.read_text())["epoch"])
+
+        best = keras.saving.load_model(run_dir / "model.keras", compile=False)
+        results: dict[str, Any] = {}
+        for split in ("val", "test"):
+            ds = val_ds if split == "val" else EventDataset(data.subset("test"), max(t.batch_size, 128), **ds_opts)
+            predicted = _predict(best, ds, config.model.head)
+            labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
+            _save_split_predictions(run_dir / f"predictions_{split}.npz", predicted, labels, split, config.name)
+            results[split] = evaluation_metrics(predicted, labels, split, n_boot=t.bootstrap_samples, seed=t.seed)
+            ds.close()
+        train_ds.close()
+
+        n_epochs_session = len([r for r in history if int(r["epoch"]) >= done])
+        augmented = sum(_as_float(r.get("augmented_events")) for r in history if r.get("augmented_events"))
+        metrics = {
+            "run": config.name,
+            "monitor": _monitor_key(config),
+            "chosen_on": "val",
+            "best_epoch": best_epoch,
+            "best_value": float(json.loads(ckpt.read_text())["value"]),
+            "epochs_run": len(history),
+            "stopped_early": len(history) < t.epochs,
+            "events": data.counts(),
+            "split": {"by": data.split.by, "seed": data.split.seed, "val_fraction": data.split.val_fraction,
+                      "test_fraction": data.split.test_fraction, "file": "split.npz"},
+            "augmentation": {"config": to_dict(config.augmentation), "events_augmented": int(augmented)},
+            "timing": {
+                "fit_seconds_this_session": seconds,
+                "epochs_this_session": n_epochs_session,
+                "train_samples_per_second": (n_epochs_session * train_ds.steps_per_epoch * t.batch_size / seconds)
+                if seconds > 0 and n_epochs_session else None,
+            },
+            "val": results["val"],
+            "test": results["test"],
+        }
+        metrics = jsonable(metrics)  # what metrics.json holds: lists, null for NaN
+        write_json(run_dir / "metrics.json", metrics)  # last: marks the run finished
+        ckpt.unlink(missing_ok=True)
+        return RunResult(run_dir, config, metrics, best_epoch, len(history), resumed)
+    finally:
+        keras.config.set_dtype_policy(old_policy)
+
+
+# =========================================================================== evaluate
+def evaluate(
+    run_dir: str | os.PathLike, data_file: str | os.PathLike, out: str | os.PathLike | None = None,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Apply a finished run's model to any event file; metrics where the truth is known.
+
+    Args:
+        run_dir: a run folder with ``config.json`` and ``model.keras``.
+        data_file: an event file of the same image shape.
+        out: write the predictions there (DESIGN.md §5; ``split`` = the file's name).
+        batch_size: events per prediction batch.
+
+    Returns:
+        ``{"run", "data", "n_events", "n_with_truth", "metrics"}`` (``metrics`` as in
+        ``metrics.json`` for a split, or None when no event has a true direction).
+
+    Raises:
+        InputError: no run there, a file that is not an event file, an image shape that
+            the model was not built for.
+    """
+    import keras
+
+    import edkeras.models  # noqa: F401  (registers the custom layers for load_model)
+    from edkeras.data.dataset import EventDataset, index_events
+
+    rd = Path(run_dir)
+    for need in ("config.json", "model.keras"):
+        if not (rd / need).exists():
+            raise InputError(f"{rd}: no {need}; not a finished run folder")
+    config = load_json(RunConfig, rd / "config.json")
+    model = keras.saving.load_model(rd / "model.keras", compile=False)
+    index = index_events([data_file])
+    want = tuple(int(s) for s in model.get_layer("view_u").output.shape[1:]) if _has_layer(model, "view_u") else None
+    if want is not None and want != index.image_shape:
+        raise InputError(
+            f"{data_file}: image shape {index.image_shape}; the model of {rd} takes {want}"
+        )
+    ds = EventDataset(index, batch_size, head=config.model.head, energy_input=config.data.energy_input, targets=False)
+    predicted = _predict(model, ds, config.model.head)
+    labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
+    ds.close()
+    has_truth = np.isfinite(labels["direction"]).all(axis=1)
+    name = Path(data_file).name
+    if out is not None:
+        _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()))
+    metrics = None
+    if has_truth.any():
+        sub_p = {k: v[has_truth] for k, v in predicted.items()}
+        sub_l = {k: v[has_truth] for k, v in labels.items()}
+        metrics = evaluation_metrics(
+            sub_p, sub_l, name, n_boot=config.training.bootstrap_samples, seed=config.training.seed
+        )
+    return {
+        "run": config.name,
+        "data": str(data_file),
+        "n_events": len(index),
+        "n_with_truth": int(has_truth.sum()),
+        "predictions": None if out is None else str(out),
+        "metrics": metrics,
+    }
+
+
+def _has_layer(model: Any, name: str) -> bool:
+    try:
+        model.get_layer(name)
+    except ValueError:
+        return False
+    return True

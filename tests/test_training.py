@@ -1,0 +1,276 @@
+"""One training path end to end on tiny files: the run folder, held-out test, resume, determinism,
+evaluate, leaderboard, strict errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import random_batch
+
+from edkeras.config import ConfigError, RunConfig, from_dict, save_json, to_dict
+from edkeras.errors import InputError
+from edkeras.io.eventfile import write_events
+from edkeras.runs import RUN_FILES, leaderboard, prepare_run
+
+SHAPE = (32, 16)
+N = 96
+
+
+def _config(files, name="tiny", **sections) -> RunConfig:
+    base = {
+        "name": name,
+        "data": {"files": [str(f) for f in files], "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 3},
+        "model": {"name": "compact", "options": {"filters": 4, "depth": 1, "dense_units": 8}},
+        "training": {"epochs": 3, "batch_size": 16, "seed": 5, "bootstrap_samples": 50, "mixed_precision": False},
+        "augmentation": {"mirror": True},
+    }
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value}
+    return from_dict(RunConfig, base)
+
+
+def _history(run_dir):
+    with open(run_dir / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Interrupt(Exception):
+    """Stands for a killed job."""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two runs of one config and seed on two files that differ only in their test events.
+
+    A is trained in one go through the CLI; B is interrupted after its second epoch and
+    resumed. If the test split influenced training, or the resume differed from an
+    uninterrupted run, or training were not reproducible, B's history would differ from A's.
+    """
+    import keras
+
+    from edkeras.cli import main
+    from edkeras.data.dataset import index_events
+    from edkeras.training import prepare_data, train
+
+    root = tmp_path_factory.mktemp("training")
+    batch = random_batch(N, shape=SHAPE, seed=21)
+    file_a = write_events(root / "a" / "events.h5", batch, source={"generator": "tests"})
+    cfg = _config([file_a])
+    # B: the same file name and ids (so the same split), but the test events replaced
+    test_pos = prepare_data(cfg.data).selected["test"]
+    other = random_batch(N, shape=SHAPE, seed=99)
+    for name in ("U", "V", "X", "direction", "energy", "reco_energy", "interaction"):
+        getattr(batch, name)[test_pos] = getattr(other, name)[test_pos]
+    file_b = write_events(root / "b" / "events.h5", batch, source={"generator": "tests"})
+    assert index_events([file_b]).file_names[0] == "events.h5"
+
+    cfg_path = save_json(cfg, root / "tiny.json")
+    runs_dir = root / "runs"
+    assert main(["train", str(cfg_path), "--runs", str(runs_dir), "--quiet", "--set", "training.seed=5"]) == 0
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Interrupt("killed")
+
+    cfg_b = _config([file_b], name="tiny_b")
+    run_b = runs_dir / "tiny_b"
+    with pytest.raises(Interrupt):
+        train(cfg_b, run_b, verbose=0, callbacks=[StopAfterSecondEpoch()])
+    interrupted = {
+        "files": sorted(p.name for p in run_b.iterdir()),
+        "history_rows": len(_history(run_b)),
+        "state": prepare_run(run_b, to_dict(cfg_b)),
+    }
+    res_b = train(cfg_b, run_b, verbose=0)
+    return {
+        "root": root, "runs": runs_dir, "cfg": cfg, "cfg_path": cfg_path, "file_a": file_a, "file_b": file_b,
+        "a": runs_dir / "tiny", "b": res_b, "interrupted": interrupted,
+    }
+
+
+def test_run_folder_holds_every_file(runs):
+    from edkeras.io.predictions import load_predictions
+    from edkeras.metrics import containment_angle
+
+    a = runs["a"]
+    for name in (*RUN_FILES, "split.npz"):
+        assert (a / name).is_file(), name
+    assert not (a / "backup").exists() and not (a / "checkpoint.json").exists()
+    assert json.loads((a / "config.json").read_text()) == json.loads(json.dumps(to_dict(runs["cfg"])))
+    env = json.loads((a / "env.json").read_text())
+    assert env["seed"] == 5 and env["keras_backend"] == "tensorflow" and env["versions"]["keras"]
+    assert {"host", "python", "git", "created"} <= set(env)
+    hist = _history(a)
+    assert [int(r["epoch"]) for r in hist] == [0, 1, 2]
+    assert all(float(r["augmented_events"]) == 48 for r in hist)  # 58 training events, 3 batches of 16
+    m = json.loads((a / "metrics.json").read_text())
+    val_curve = [float(r["val_angular_error_deg"]) for r in hist]
+    assert m["chosen_on"] == "val" and m["monitor"] == "val_angular_error_deg"
+    assert m["best_epoch"] == int(np.argmin(val_curve)) and m["best_value"] == pytest.approx(min(val_curve))
+    assert m["events"] == {"train": 58, "val": 19, "test": 19}
+    split = np.load(a / "split.npz")
+    for part in ("val", "test"):
+        block = m[part]
+        assert block["split"] == part and block["n"] == 19
+        assert [(b["lo"], b["hi"]) for b in block["by_energy"]] == [
+            (5, 10), (10, 15), (15, 20), (20, 30), (30, 50), (50, None)]
+        assert [b["hi"] for b in block["by_energy_coarse"]] == [20, 40, None]
+        assert sum(b["n"] for b in block["by_energy_coarse"]) == 19
+        assert block["by_interaction"]["es"]["n"] + block["by_interaction"]["cc"]["n"] == 19
+        pred = load_predictions(a / f"predictions_{part}.npz")
+        assert (str(pred.split), str(pred.run)) == (part, "tiny")
+        assert sorted(pred.event_id.tolist()) == sorted(split[f"{part}_event_id"].tolist())
+        assert block["overall"]["theta68"] == pytest.approx(containment_angle(pred.angular_errors), rel=1e-5)
+        lo, hi = block["overall"]["theta68_ci"]
+        assert lo <= block["overall"]["theta68"] <= hi
+
+
+def test_test_split_never_chooses_the_model_and_training_is_reproducible(runs):
+    """B's training and validation are identical to A's; only its test numbers differ."""
+    a, b = runs["a"], runs["b"]
+    ma = json.loads((a / "metrics.json").read_text())
+    assert _history(a) == _history(b.run_dir)  # every loss, metric and val value, epoch by epoch
+    assert b.best_epoch == ma["best_epoch"]
+    assert b.metrics["val"] == ma["val"]  # same config and seed → same metrics
+    assert b.metrics["test"]["overall"]["theta68"] != ma["test"]["overall"]["theta68"]
+
+
+def test_interrupted_run_resumes_where_it_stopped(runs):
+    seen = runs["interrupted"]
+    assert "backup" in seen["files"] and "metrics.json" not in seen["files"]
+    assert seen["history_rows"] == 2 and seen["state"] == "resume"
+    b = runs["b"]
+    assert b.resumed and b.epochs_run == 3
+    assert b.metrics["timing"]["epochs_this_session"] == 1
+    assert not (b.run_dir / "backup").exists()
+
+
+def test_finished_run_is_not_overwritten(runs, capsys):
+    from edkeras.cli import main
+    from edkeras.training import train
+
+    before = (runs["a"] / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="holds a finished run; pass --force"):
+        train(runs["cfg"], runs["a"], verbose=0)
+    assert main(["train", str(runs["cfg_path"]), "--runs", str(runs["runs"]), "--quiet"]) == 1
+    assert "finished run; pass --force" in capsys.readouterr().err
+    assert (runs["a"] / "metrics.json").read_text() == before
+
+
+def test_evaluate_any_file(runs, capsys, tmp_path):
+    from edkeras.cli import main
+    from edkeras.io.predictions import load_predictions
+    from edkeras.training import evaluate
+
+    out = tmp_path / "all.npz"
+    res = evaluate(runs["a"], runs["file_a"], out=out, batch_size=32)
+    assert res["n_events"] == N and res["n_with_truth"] == N and res["metrics"]["n"] == N
+    allp = load_predictions(out)
+    test = load_predictions(runs["a"] / "predictions_test.npz")
+    rows = {int(e): i for i, e in enumerate(allp.event_id)}
+    np.testing.assert_allclose(allp.predictions[[rows[int(e)] for e in test.event_id]], test.predictions, atol=1e-5)
+    assert main(["evaluate", str(runs["a"]), "--data", str(runs["file_a"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["overall"]["theta68"] == pytest.approx(
+        res["metrics"]["overall"]["theta68"])
+    wrong = write_events(tmp_path / "wide.h5", random_batch(4, shape=(32, 8)), source={})
+    with pytest.raises(InputError, match=r"wide.h5: image shape \(32, 8\); the model of .* takes \(32, 16\)"):
+        evaluate(runs["a"], wrong)
+    with pytest.raises(InputError, match="not a finished run folder"):
+        evaluate(tmp_path, runs["file_a"])
+
+
+def test_leaderboard_ranks_by_test_theta68(runs, capsys):
+    from edkeras.cli import main
+
+    rows = leaderboard(runs["runs"])
+    assert sorted(r["name"] for r in rows) == ["tiny", "tiny_b"]
+    assert [r["rank"] for r in rows] == [1, 2]
+    thetas = [r["test_theta68"] for r in rows]
+    assert thetas == sorted(thetas)
+    assert all(r["test_theta68_ci"][0] <= r["test_theta68"] <= r["test_theta68_ci"][1] for r in rows)
+    assert main(["leaderboard", "--runs", str(runs["runs"]), "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == [r["name"] for r in rows]
+    assert main(["leaderboard", "--runs", str(runs["runs"])]) == 0
+    assert "tiny_b" in capsys.readouterr().out
+
+
+def test_plot_training_curves(runs):
+    from edkeras.plots.training import plot_history
+
+    fig = plot_history(runs["a"])
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    best = json.loads((runs["a"] / "metrics.json").read_text())["best_epoch"]
+    assert any(line.get_xdata()[0] == best + 1 for line in axes[1].get_lines() if line.get_linestyle() == "--")
+    assert len(axes[1].get_lines()[0].get_xdata()) == 3
+
+
+def test_strict_errors_before_training(runs, tmp_path):
+    from edkeras.training import train
+
+    f = runs["file_a"]
+    with pytest.raises(ConfigError, match=r"model.options.filterz: unknown option of model 'compact'; valid options: "):
+        train(_config([f], model={"options": {"filterz": 4}}), tmp_path / "r1", verbose=0)
+    with pytest.raises(ConfigError, match=r"model.name: .*unknown builder 'nope'"):
+        train(_config([f], model={"name": "nope"}), tmp_path / "r2", verbose=0)
+    with pytest.raises(ConfigError, match=r"model.options.input_shape: \[64, 16\] differs from the image shape"):
+        train(_config([f], model={"options": {"input_shape": [64, 16]}}), tmp_path / "r3", verbose=0)
+    with pytest.raises(InputError, match=r"data.files: no such event file"):
+        train(_config([tmp_path / "missing.h5"]), tmp_path / "r4", verbose=0)
+    with pytest.raises(InputError, match=r"the train split holds no events after the filters \(energy_min=1000.0"):
+        train(_config([f], data={"energy_min": 1000.0}), tmp_path / "r5", verbose=0)
+    with pytest.raises(ConfigError, match=r"training.loss_options: .*unknown option 'gama'"):
+        train(_config([f], training={"loss": "focal_angular", "loss_options": {"gama": 2}}), tmp_path / "r6", verbose=0)
+
+
+def test_prepare_run_protects_folders(tmp_path):
+    cfg = {"name": "x", "training": {"epochs": 1}}
+    d = tmp_path / "run"
+    assert prepare_run(d, cfg) == "new"
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "notes.txt").write_text("mine")
+    assert prepare_run(d, cfg) == "resume"
+    with pytest.raises(FileExistsError, match="unfinished run \\(a different config\\)"):
+        prepare_run(d, {**cfg, "name": "y"})
+    (d / "metrics.json").write_text("{}")
+    (d / "model.keras").write_text("")
+    with pytest.raises(FileExistsError, match="holds a finished run; pass --force"):
+        prepare_run(d, cfg)
+    assert prepare_run(d, cfg, force=True) == "new"
+    assert sorted(p.name for p in d.iterdir()) == ["notes.txt"]  # only the run's own files removed
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "thesis.tex").write_text("")
+    with pytest.raises(InputError, match="not a run folder"):
+        prepare_run(other, cfg, force=True)
+    assert (other / "thesis.tex").exists()
+    shutil.rmtree(d)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(runs, tmp_path):
+    """``training.strategy=mirrored`` trains over two devices (the CPU split in two, in a fresh process)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import json, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from edkeras.config import load_run_config
+from edkeras.training import train
+cfg = load_run_config({str(runs["cfg_path"])!r}, ["training.strategy=mirrored", "training.epochs=1"], name="mirrored")
+r = train(cfg, {str(tmp_path / "mirrored")!r}, verbose=0)
+print(json.dumps({{"theta68": r.metrics["test"]["overall"]["theta68"]}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    env = json.loads((tmp_path / "mirrored" / "env.json").read_text())
+    assert env["strategy"] == "mirrored" and env["replicas"] == 2
+    assert json.loads(done.stdout.strip().splitlines()[-1])["theta68"] > 0
+    assert (tmp_path / "mirrored" / "metrics.json").exists()
