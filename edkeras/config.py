@@ -256,8 +256,11 @@ def _accepts_new_keys(obj: Any, path: list[str]) -> bool:
 from dataclasses import dataclass, field  # noqa: E402
 
 from edkeras.data.augment import AugmentConfig  # noqa: E402  (the augmentation section)
+from edkeras.tuning import TuningConfig  # noqa: E402  (the hyperparameter-search section)
 
-__all__ += ["AugmentConfig", "DataConfig", "ModelConfig", "RunConfig", "TrainingConfig", "load_run_config"]
+__all__ += [
+    "AugmentConfig", "DataConfig", "ModelConfig", "RunConfig", "TrainingConfig", "TuningConfig", "load_run_config",
+]
 
 _KAPPA_LOSSES = ("vmf_nll", "gaussian_angular_nll")
 
@@ -433,6 +436,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:
         import re

@@ -73,6 +73,12 @@ RUN_FILES: tuple[str, ...] = (
 _OWNED = (*RUN_FILES, "split.npz", "training.png", "backup")
 """What a run writes; ``force`` removes exactly these and nothing else."""
 
+_COMPANIONS = ("summary.json", "classical_predictions_test.npz", "tuner", "trials.csv", "trials.json",
+               "tuning.json", "best_config.json")
+"""What may share a run folder without being the run's: a notebook's executed copy
+(``*.ipynb``) and summary, a search's tuner folder and trial tables. They are neither
+required nor removed by ``force``."""
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -142,6 +148,10 @@ def _remove_owned(run_dir: Path) -> None:
             p.unlink()
 
 
+def _is_companion(p: Path) -> bool:
+    return p.name.startswith(".") or p.suffix == ".ipynb" or p.name in _COMPANIONS
+
+
 def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, resume: bool = True) -> str:
     """Make ``run_dir`` ready for a run of ``config``; say whether it starts anew or resumes.
 
@@ -162,7 +172,7 @@ def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, r
     d = Path(run_dir)
     if d.exists() and not d.is_dir():
         raise InputError(f"{d}: exists and is not a folder")
-    if d.exists() and any(d.iterdir()):
+    if d.exists() and any(not _is_companion(p) for p in d.iterdir()):
         cfg_file = d / "config.json"
         if not cfg_file.exists():
             raise InputError(f"{d}: holds files but no config.json; not a run folder, refusing to write into it")

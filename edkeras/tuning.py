@@ -375,56 +375,23 @@ def tuning_from_dict(data: Any, where: str = "tuning") -> TuningConfig:
         raise ConfigError(msg) from None
 
 
-def _run_config_has_tuning() -> bool:
-    from edkeras.config import RunConfig
-
-    return "tuning" in {f.name for f in dataclasses.fields(RunConfig)}
-
-
 def load_tune_config(
     path: str | os.PathLike, overrides: typing.Iterable[str] = (), name: str | None = None
 ) -> tuple[RunConfig, TuningConfig]:
-    """Read one JSON config for ``edkeras tune``: the run config and its ``tuning`` section.
+    """Read the run config of ``edkeras tune`` (its ``tuning`` section included), strictly.
 
-    The ``tuning`` key is loaded strictly into :class:`TuningConfig`, the rest strictly
-    into :class:`edkeras.config.RunConfig` (once ``RunConfig`` has its own ``tuning``
-    field, the whole file is loaded by :func:`edkeras.config.load_run_config`).
-    ``overrides`` are ``key=value`` strings; ``tuning.*`` keys go to the tuning section.
+    ``overrides`` are ``key=value`` strings (``tuning.n_trials=20`` for the search).
+
+    Returns:
+        The run config and its tuning section.
 
     Raises:
         ConfigError: naming the file and the key.
     """
-    from edkeras.config import ConfigError, RunConfig, apply_overrides, from_dict, load_run_config
+    from edkeras.config import load_run_config
 
-    p = Path(path)
-    overrides = list(overrides)
-    if _run_config_has_tuning():
-        cfg = load_run_config(p, overrides, name=name)
-        return cfg, cfg.tuning  # type: ignore[attr-defined]
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: must be an object with keys; received {type(data).__name__}")
-    tuning = tuning_from_dict(data.pop("tuning", {}), where=f"{p}: tuning")
-    tuning_set = [o[len("tuning.") :] for o in overrides if o.startswith("tuning.")]
-    run_set = [o for o in overrides if not o.startswith("tuning.")]
-    if name is not None:
-        run_set.append(f"name={json.dumps(name)}")
-    try:
-        cfg = from_dict(RunConfig, data, where=str(p))
-        if run_set:
-            cfg = apply_overrides(cfg, run_set)
-        if tuning_set:
-            tuning = apply_overrides(tuning, tuning_set, where="--set tuning")
-    except ConfigError as e:
-        if str(e).startswith(str(p)):
-            raise
-        raise ConfigError(f"{p}: {e}") from None
-    return cfg, tuning
+    cfg = load_run_config(Path(path), list(overrides), name=name)
+    return cfg, cfg.tuning
 
 
 # =========================================================================== resolving keys
@@ -1139,9 +1106,7 @@ def tune(
     from edkeras.training import train
 
     if tuning is None:
-        tuning = getattr(config, "tuning", None)
-        if tuning is None:
-            raise _config_error("tune: no tuning settings: pass tuning=TuningConfig(...) or give the config a 'tuning' section")
+        tuning = config.tuning
     _check_retrain(tuning)
     check_run_name(config.name)
     rd = Path(run_dir) if run_dir is not None else runs_dir() / config.name
@@ -1172,12 +1137,9 @@ def tune(
         "overrides": overrides,
         "retrain_on": tuning.retrain_on,
     })
-    # runs.prepare_run accepts only a folder holding a config.json: give it the best config.
     cfg_file = rd / "config.json"
     retrain_force = force
-    if not cfg_file.exists():
-        write_json(cfg_file, to_dict(best_cfg))
-    elif not is_finished(rd) and read_json(cfg_file) != read_json(rd / "best_config.json"):
+    if cfg_file.exists() and not is_finished(rd) and read_json(cfg_file) != read_json(rd / "best_config.json"):
         retrain_force = True  # an unfinished retraining of an earlier best trial: start it again
     run = train(best_cfg, run_dir=rd, force=retrain_force, resume=True, verbose=verbose)
     return TuneResult(result, rd, best_cfg, run)

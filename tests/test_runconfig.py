@@ -24,7 +24,7 @@ from edkeras.data.augment import AugmentConfig
 def test_defaults_complete_and_roundtrip(tmp_path):
     cfg = from_dict(RunConfig, {"name": "r1", "training": {"epochs": 3}, "augmentation": {"mirror": True}})
     d = to_dict(cfg)
-    assert set(d) == {"name", "data", "model", "training", "augmentation"}
+    assert set(d) == {"name", "data", "model", "training", "augmentation", "tuning"}
     assert d["training"]["epochs"] == 3 and d["training"]["batch_size"] == 64  # default written back
     assert d["augmentation"]["mirror"] is True and d["augmentation"]["mirror_axes"] == ["x", "y", "z"]
     assert d["data"]["files"] == ["synthetic"]

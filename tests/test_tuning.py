@@ -173,7 +173,7 @@ def test_load_tune_config_splits_and_checks_both_parts(tmp_path: Path, events: P
     assert (tuning.algorithm, tuning.n_trials) == ("random", 4)
     assert (cfg.name, cfg.training.batch_size) == ("renamed", 8)
     path.write_text(json.dumps({**_run_dict(events), "tuning": {"n_trails": 3}}))
-    with pytest.raises(ConfigError, match=r"tune.json: tuning: unknown key 'n_trails'"):
+    with pytest.raises(ConfigError, match=r"tune.json.tuning: unknown key 'n_trails'"):
         load_tune_config(path)
     path.write_text(json.dumps({**_run_dict(events), "hyperopt": {"enabled": True}}))
     with pytest.raises(ConfigError, match=r"tune.json: unknown key 'hyperopt'"):
