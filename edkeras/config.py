@@ -362,6 +362,10 @@ class TrainingConfig:
         early_stopping_patience: epochs without improvement of ``monitor`` on the
             validation split before stopping (null: never stop early).
         monitor: the validation quantity that chooses the checkpoint and stops early.
+        fit_on: ``train`` (the validation split chooses the epoch), or ``train+val`` for a
+            final refit on both with a fixed number of epochs (e.g. the best trial of a
+            search): nothing is then chosen on validation, its metrics are flagged as seen
+            in training, and early stopping and ``plateau`` are refused.
         seed: weights initialisation, shuffling, augmentation, dropout.
         deterministic: ask the backend for deterministic ops (same metrics on rerun).
         mixed_precision: ``"auto"`` (on when a GPU is present), true or false.
@@ -386,6 +390,7 @@ class TrainingConfig:
     epochs: int = 20
     early_stopping_patience: int | None = 5
     monitor: Literal["val_angular_error_deg", "val_loss"] = "val_angular_error_deg"
+    fit_on: Literal["train", "train+val"] = "train"
     seed: int = 0
     deterministic: bool = True
     mixed_precision: bool | Literal["auto"] = "auto"
@@ -415,6 +420,15 @@ class TrainingConfig:
             self.early_stopping_patience is None or self.early_stopping_patience >= 1,
             "training.early_stopping_patience", "null or an integer >= 1", self.early_stopping_patience,
         )
+        if self.fit_on == "train+val":
+            _require(
+                self.early_stopping_patience is None, "training.early_stopping_patience",
+                "null with fit_on 'train+val' (no validation split is left to stop on)", self.early_stopping_patience,
+            )
+            _require(
+                self.schedule != "plateau", "training.schedule",
+                "'constant' or 'cosine' with fit_on 'train+val' (plateau needs a validation split)", self.schedule,
+            )
         _require(self.energy_loss_weight >= 0, "training.energy_loss_weight", ">= 0", self.energy_loss_weight)
         _require(
             self.interaction_loss_weight >= 0, "training.interaction_loss_weight", ">= 0", self.interaction_loss_weight

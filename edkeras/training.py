@@ -260,12 +260,14 @@ def _learning_rate_at(t: Any, epoch: int) -> float | None:
 
 
 def _callbacks(
-    config: RunConfig, run_dir: Path, train_ds: Any, history: list[dict[str, str]], checkpoint_best: float | None
+    config: RunConfig, run_dir: Path, train_ds: Any, history: list[dict[str, str]], checkpoint_best: float | None,
+    validate: bool = True,
 ) -> dict[str, Any]:
     """The Keras callbacks of a run, restored to the state of the epochs already in ``history``.
 
     ``checkpoint_best`` is the validation score of the model already in ``model.keras``
-    (None: no checkpoint yet); a later epoch replaces it only if it does better.
+    (None: no checkpoint yet); a later epoch replaces it only if it does better. Without
+    ``validate`` (a refit on train+val) every epoch replaces it: the last one is kept.
     """
     import keras
 
@@ -332,6 +334,16 @@ def _callbacks(
                 j = int(np.nanargmin(np.asarray(prior, dtype=float)))
                 self.best, self.best_epoch, self.wait = prior[j], j, len(prior) - 1 - j
 
+    class LastEpoch(keras.callbacks.Callback):
+        """Keep the model of the last epoch (a refit on train+val chooses nothing)."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            from edkeras.runs import write_json
+
+            self.model.save(run_dir / "model.keras")
+            loss = float((logs or {}).get("loss", math.nan))
+            write_json(run_dir / "checkpoint.json", {"epoch": epoch, "monitor": "last epoch", "value": loss})
+
     cbs: dict[str, Any] = {
         "seeds": EpochSeeds(),
         "sync": EpochSync(train_ds),
@@ -340,7 +352,7 @@ def _callbacks(
         "checkpoint": Checkpoint(
             str(run_dir / "model.keras"), monitor=monitor, mode="min", save_best_only=True,
             initial_value_threshold=checkpoint_best, verbose=0,
-        ),
+        ) if validate else LastEpoch(),
     }
     if t.schedule == "plateau":
         cbs["plateau"] = keras.callbacks.ReduceLROnPlateau(
@@ -590,8 +602,13 @@ def train(
                 f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
                 "mirrored strategy"
             )
+        refit = t.fit_on == "train+val"  # a final refit: nothing is chosen on validation
+        fit_index = (
+            data.index.select(np.concatenate([data.selected["train"], data.selected["val"]]))
+            if refit else data.subset("train")
+        )
         train_ds = EventDataset(
-            data.subset("train"), t.batch_size, training=True, seed=t.seed,
+            fit_index, t.batch_size, training=True, seed=t.seed,
             augment=config.augmentation, shuffle_buffer=config.data.shuffle_buffer, **ds_opts,
         )
         val_ds = EventDataset(data.subset("val"), _eval_batch(data.counts()["val"], t.batch_size, replicas), **ds_opts)
@@ -615,14 +632,14 @@ def train(
         if not ckpt.exists():
             (run_dir / "model.keras").unlink(missing_ok=True)
         ckpt_best = float(json.loads(ckpt.read_text())["value"]) if ckpt.exists() else None
-        cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best)
+        cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best, validate=not refit)
 
         t0 = time.perf_counter()
         try:
             model.fit(
                 train_ds,
                 steps_per_epoch=train_ds.steps_per_epoch,
-                validation_data=val_ds,
+                validation_data=None if refit else val_ds,
                 epochs=t.epochs,
                 shuffle=False,
                 callbacks=[*cbs.values(), *callbacks],
@@ -659,8 +676,9 @@ def train(
         augmented = sum(_as_float(r.get("augmented_events")) for r in history if r.get("augmented_events"))
         metrics = {
             "run": config.name,
-            "monitor": _monitor_key(config),
-            "chosen_on": "val",
+            "monitor": "last epoch" if refit else _monitor_key(config),
+            "chosen_on": "fixed epochs, fitted on train+val" if refit else "val",
+            "fit_on": t.fit_on,
             "best_epoch": best_epoch,
             "best_value": float(json.loads(ckpt.read_text())["value"]),
             "epochs_run": len(history),
@@ -675,7 +693,7 @@ def train(
                 "train_samples_per_second": (n_epochs_session * train_ds.steps_per_epoch * t.batch_size / seconds)
                 if seconds > 0 and n_epochs_session else None,
             },
-            "val": results["val"],
+            "val": {**results["val"], "seen_in_training": refit},
             "test": results["test"],
         }
         metrics = jsonable(metrics)  # what metrics.json holds: lists, null for NaN

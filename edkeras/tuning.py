@@ -932,15 +932,13 @@ class TuneResult:
         return self.search.best
 
 
-def _check_retrain(tuning: TuningConfig) -> None:
-    if tuning.retrain_on == "train+val":
-        from edkeras.config import TrainingConfig
-
-        if "fit_on" not in {f.name for f in dataclasses.fields(TrainingConfig)}:
-            raise _config_error(
-                "tuning.retrain_on: 'train+val' needs training on train+validation in edkeras.training "
-                "(training.fit_on), which this version lacks; use 'train'"
-            )
+def _check_retrain(config: RunConfig, tuning: TuningConfig) -> None:
+    """A refit on train+val needs a schedule that does not watch the validation split."""
+    if tuning.retrain_on == "train+val" and config.training.schedule == "plateau":
+        raise _config_error(
+            "tuning.retrain_on: 'train+val' cannot retrain with training.schedule 'plateau' (it needs a "
+            "validation split); use 'constant' or 'cosine', or retrain_on 'train'"
+        )
 
 
 def search(
@@ -1064,7 +1062,10 @@ def _best_overrides(result: SearchResult, tuning: TuningConfig) -> list[str]:
         if key in best["hyperparameters"]:
             out.append(f"{key}={json.dumps(spec.cast(best['hyperparameters'][key]))}")
     if tuning.retrain_on == "train+val":
-        out += ['training.fit_on="train+val"', f"training.epochs={int(best['best_epoch'] or 0) + 1}"]
+        out += [
+            'training.fit_on="train+val"', "training.early_stopping_patience=null",
+            f"training.epochs={int(best['best_epoch'] or 0) + 1}",
+        ]
     return out
 
 
@@ -1107,7 +1108,7 @@ def tune(
 
     if tuning is None:
         tuning = config.tuning
-    _check_retrain(tuning)
+    _check_retrain(config, tuning)
     check_run_name(config.name)
     rd = Path(run_dir) if run_dir is not None else runs_dir() / config.name
     role = tuner_role()

@@ -274,3 +274,23 @@ print(json.dumps({{"theta68": r.metrics["test"]["overall"]["theta68"]}}))
     assert env["strategy"] == "mirrored" and env["replicas"] == 2
     assert json.loads(done.stdout.strip().splitlines()[-1])["theta68"] > 0
     assert (tmp_path / "mirrored" / "metrics.json").exists()
+
+
+def test_refit_on_train_and_val_keeps_the_last_epoch(runs, tmp_path):
+    from edkeras.training import train
+
+    file_a = runs["file_a"]
+    cfg = _config([file_a], name="refit", training={"epochs": 2, "fit_on": "train+val", "early_stopping_patience": None})
+    res = train(cfg, run_dir=tmp_path / "refit", verbose=0)
+    n = res.metrics["events"]
+    assert res.best_epoch == 1 and res.epochs_run == 2  # the last epoch, not one chosen on validation
+    assert res.metrics["fit_on"] == "train+val" and res.metrics["val"]["seen_in_training"] is True
+    assert res.metrics["test"]["n"] == n["test"]
+    history = _history(res.run_dir)
+    assert [row.get("val_loss") for row in history] == [None, None] or all(
+        row["val_loss"] == "NA" for row in history
+    )  # no validation during the refit
+    with pytest.raises(ConfigError, match="training.early_stopping_patience: must be null with fit_on"):
+        _config([file_a], training={"fit_on": "train+val"})
+    with pytest.raises(ConfigError, match="training.schedule: must be 'constant' or 'cosine' with fit_on"):
+        _config([file_a], training={"fit_on": "train+val", "early_stopping_patience": None, "schedule": "plateau"})
