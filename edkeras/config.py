@@ -291,7 +291,7 @@ class DataConfig:
     """
 
     files: tuple[str, ...] = ("synthetic",)
-    synthetic_events: int = 3000
+    synthetic_events: int = 6000
     synthetic_seed: int = 1234
     n_events: int | None = None
     val_fraction: float = 0.15

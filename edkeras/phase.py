@@ -21,7 +21,7 @@ the earlier 11 M-parameter model).
 
 Example:
     >>> from edkeras import phase
-    >>> cfg = phase.phase_config("v21_uncertainty", "synthetic", 3000, 12, 0, False, head="vmf")
+    >>> cfg = phase.phase_config("v21_uncertainty", "synthetic", 6000, 10, 0, False, head="vmf")
     >>> result = phase.train_or_load(cfg, force=True, runs_dir="runs")
     >>> refs = phase.reference_results(cfg, "runs", run_dir=result.run_dir)
     >>> print(phase.conclusion(phase.summarise_run(result), refs, target_deg=20.0))
@@ -134,7 +134,7 @@ def _files(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
 def phase_config(
     name: str,
     data: str | os.PathLike | Sequence[str | os.PathLike] = "synthetic",
-    n_events: int | None = 3000,
+    n_events: int | None = 6000,
     epochs: int = 10,
     seed: int = 0,
     smoke: bool = False,

@@ -15,7 +15,7 @@ test split; the production model is chosen on validation θ68 and reported on te
 
 Example:
     >>> from edkeras import phase, phase_analysis as pa
-    >>> fallback = phase.phase_config("analysis_vmf", "synthetic", 3000, 8, 0, False, head="vmf")
+    >>> fallback = phase.phase_config("analysis_vmf", "synthetic", 6000, 8, 0, False, head="vmf")
     >>> src = pa.source_run("runs", ["v21_uncertainty", "v15_baseline"], fallback)
     >>> fit_half, heldout_half = pa.split_predictions(src.predictions("val"), 0.5, seed=0)
 """

@@ -311,3 +311,24 @@ def test_agrees_with_numpy_vmf_module() -> None:
         np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4)), expected, rtol=1e-5, atol=1e-4)
         for f in (0.68, 0.9):
             assert float(M.vmf_cone_cos(kappa, f)) == pytest.approx(float(vmf.cone_cos(kappa, f)), abs=1e-9)
+
+
+def test_vmf_angular_weight_keeps_the_direction_gradient_when_kappa_is_small() -> None:
+    """At κ → 0 the pure NLL gives (almost) no gradient on the direction: the collapse the
+    added λ·θ term prevents. The class defaults to λ = 1; the function's λ = 0 is the pure NLL."""
+    t = tf.constant([[0.0, 0.0, 1.0]])
+    theta = 0.7
+    for weight, expect_grad in ((0.0, False), (1.0, True)):
+        p = tf.Variable([[math.sin(theta), 0.0, math.cos(theta), 1e-3]])
+        with tf.GradientTape() as tape:
+            loss = vmf_nll(t, p, angular_weight=weight)
+        g = tape.gradient(loss, p).numpy()[0, :3]
+        assert np.all(np.isfinite(g))
+        assert bool(np.linalg.norm(g) > 0.5) == expect_grad
+    p = np.array([[math.sin(theta), 0.0, math.cos(theta), 5.0]], np.float32)
+    np.testing.assert_allclose(
+        _np(vmf_nll(t, p, angular_weight=2.0)) - _np(vmf_nll(t, p)), 2.0 * theta, rtol=1e-5
+    )
+    assert get_loss("vmf_nll").get_config()["angular_weight"] == 1.0
+    with pytest.raises(InputError, match="angular_weight"):
+        get_loss("vmf_nll", angular_weight=-1)

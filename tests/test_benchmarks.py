@@ -1,0 +1,221 @@
+"""Tests of the quality benchmark and its oracle (``benchmarks/quality.py``, ``benchmarks/oracle.py``).
+
+The oracle must return the true direction on straight tracks, use only the primary
+electron's deposits along its first L cm, and ride on a data set identical to what
+``edkeras simulate`` writes; ``quality.py --smoke`` must produce every entry it was asked
+for, measured on the same test events, with finite θ68.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str) -> Any:
+    key = f"edkeras_benchmarks_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[key] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+oracle = _load("oracle")
+quality = _load("quality")
+
+
+def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from edkeras.metrics import angular_error_deg
+
+    return angular_error_deg(a, b)
+
+
+# ----------------------------------------------------------------------------- oracle
+def test_oracle_uses_primary_deposits_within_the_path_length() -> None:
+    # event 0: primary along +x for 1 cm (steps of 0.1 cm), then turning to +y; a heavy
+    # secondary deposit along +z that must be ignored. event 1: primary along -z only.
+    xs = np.arange(1, 11) * 0.1
+    turn = np.stack([np.full(10, 1.0), np.arange(1, 11) * 0.1, np.zeros(10)], axis=1)
+    pos0 = np.concatenate([np.stack([xs, 0 * xs, 0 * xs], axis=1), turn, [[0.0, 0.0, 0.5]]])
+    prim0 = np.r_[np.ones(20, bool), False]
+    en0 = np.r_[np.ones(20), 100.0]
+    pos1 = np.stack([0 * xs, 0 * xs, -xs], axis=1) + np.array([5.0, 5.0, 5.0])
+    event = np.r_[np.zeros(21, int), np.ones(10, int)]
+    pos = np.concatenate([pos0, pos1])
+    energy = np.r_[en0, np.ones(10)]
+    primary = np.r_[prim0, np.ones(10, bool)]
+    vertex = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0]])
+    d1, n1 = oracle.oracle_directions(event, pos, energy, primary, vertex, 1.0 + 1e-9)
+    np.testing.assert_allclose(d1, [[1, 0, 0], [0, 0, -1]], atol=1e-12)
+    assert list(n1) == [10, 10]
+    d2, n2 = oracle.oracle_directions(event, pos, energy, primary, vertex, 2.0 + 1e-9)
+    assert n2[0] == 20 and d2[0, 1] > 0.2 and d2[0, 2] == 0.0  # the turn counts, the secondary never
+    # an event with no deposit has no direction
+    d3, n3 = oracle.oracle_directions(event[:21], pos[:21], energy[:21], primary[:21], np.zeros((2, 3)), 1.0)
+    assert n3[1] == 0 and np.isnan(d3[1]).all()
+    with pytest.raises(ValueError, match="length_cm"):
+        oracle.oracle_directions(event, pos, energy, primary, vertex, 0.0)
+
+
+def test_oracle_is_exact_on_straight_gun_tracks_and_degrades_with_scattering() -> None:
+    from edkeras.sim import SimConfig, TransportConfig, simulate_block
+
+    straight = TransportConfig(
+        multiple_scattering=False,
+        single_scatter_tail=False,
+        loss_fluctuations=False,
+        bremsstrahlung=False,
+        delta_rays=False,
+        photons=False,
+    )
+    cfg = SimConfig(gun=True, energy_range_mev=(5.0, 50.0), transport=straight)
+    batch, det = simulate_block(40, cfg, *oracle.block_rngs(1, 0))
+    dep = det.deposits
+    for length in oracle.ORACLE_LENGTHS_CM:
+        d, n = oracle.oracle_directions(dep.event, dep.pos, dep.energy, dep.primary, batch.vertex, length)
+        assert (n > 0).all()
+        assert _angles(d, batch.direction).max() < 0.01
+    # full physics: scattering bends the first centimetres, more over 2 cm than over 1 cm
+    batch, det = simulate_block(200, SimConfig(channel="es"), *oracle.block_rngs(2, 0))
+    dep = det.deposits
+    med = {}
+    for length in (1.0, 2.0):
+        d, _ = oracle.oracle_directions(dep.event, dep.pos, dep.energy, dep.primary, batch.vertex, length)
+        med[length] = float(np.median(_angles(d, batch.direction)))
+    assert 2.0 < med[1.0] < med[2.0] < 40.0
+
+
+def test_simulate_with_oracle_writes_the_file_edkeras_simulate_writes(tmp_path: Path) -> None:
+    from edkeras.io.eventfile import open_events
+    from edkeras.sim import SimConfig, simulate
+
+    cfg = SimConfig(channel="es", block_size=16)
+    path = tmp_path / "es.h5"
+    arrays = oracle.simulate_with_oracle(path, 40, seed=3, config=cfg)
+    ref = simulate(40, seed=3, config=cfg)
+    with open_events(path) as f:
+        got = f.read()
+        source = f.source
+    for p in "UVX":
+        np.testing.assert_array_equal(getattr(got, p), getattr(ref, p))
+    np.testing.assert_array_equal(got.direction, ref.direction)
+    np.testing.assert_array_equal(got.event_id, ref.event_id)
+    assert source["seed"] == 3 and source["n_events"] == 40 and source["config"]["channel"] == "es"
+    saved = oracle.read_oracle(path)
+    np.testing.assert_array_equal(saved["event_id"], ref.event_id)
+    for length in oracle.ORACLE_LENGTHS_CM:
+        key = oracle.oracle_key(length)
+        np.testing.assert_array_equal(saved[key], arrays[key])
+        assert saved[key].shape == (40, 3) and np.isfinite(saved[key]).all()
+    with pytest.raises(FileExistsError):
+        oracle.simulate_with_oracle(path, 40, seed=3, config=cfg)
+
+
+# ----------------------------------------------------------------------------- quality
+def test_parse_spec() -> None:
+    from edkeras.errors import InputError
+
+    s = quality.parse_spec("residual_v18+mirror+vmf")
+    assert (s.kind, s.builder, s.mirror, s.vmf) == ("network", "residual_v18", True, True)
+    assert quality.parse_spec("oracle").kind == "oracle"
+    for bad in ("resnet", "compact+flip", "compact+mirror+mirror", "baseline_v15+mirror"):
+        with pytest.raises(InputError):
+            quality.parse_spec(bad)
+
+
+def test_run_config_gives_every_network_the_same_budget(tmp_path: Path) -> None:
+    b = quality.Budget(
+        n_train=4000,
+        n_val=1000,
+        n_test=5000,
+        epochs=4,
+        batch_size=64,
+        learning_rate=1e-3,
+        seed=0,
+        data_seed=1,
+        scale="cpu",
+        v15_scale=0.25,
+        smoke=False,
+        n_boot=100,
+        ensemble_seeds=3,
+        oracle_lengths=(1.0, 2.0),
+    )
+    f = tmp_path / "d.h5"
+    v15 = quality.run_config(quality.parse_spec("baseline_v15"), b, f)
+    cm = quality.run_config(quality.parse_spec("compact+mirror+vmf"), b, f, seed=2)
+    for c in (v15, cm):
+        assert c.training.epochs == 4 and c.training.early_stopping_patience is None
+        assert c.data.files == (str(f),) and c.data.test_fraction == 0.5 and c.data.val_fraction == 0.1
+    assert v15.training.clipnorm == 0.5 and v15.training.loss == "angular" and not v15.augmentation.mirror
+    assert v15.model.options == {"filters": 16}
+    assert cm.model.head == "vmf" and cm.training.loss == "vmf_nll" and cm.augmentation.mirror
+    assert cm.name == "compact+mirror+vmf.s2" and cm.training.seed == 2
+
+
+def test_quality_smoke_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, md = tmp_path / "q.json", tmp_path / "q.md"
+    rc = quality.main(
+        [
+            "--smoke",
+            "--models",
+            "classical",
+            "compact",
+            "ensemble",
+            "oracle",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
+            "--markdown",
+            str(md),
+        ]
+    )
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)  # stdout holds the JSON and nothing else
+    saved = json.loads(out.read_text())
+    assert printed["entries"] == saved["entries"]
+    names = [e["name"] for e in saved["entries"]]
+    assert names == ["classical", "classical+ht", "compact", "ensemble", "oracle_1cm", "oracle_2cm"]
+    assert saved["data"]["events"] == {"train": 240, "val": 60, "test": 200}
+    for e in saved["entries"]:
+        assert math.isfinite(e["theta68"]) and 0.0 <= e["theta68"] <= 180.0, e["name"]
+        lo, hi = e["theta68_ci"]
+        assert lo <= e["theta68"] <= hi
+        assert e["n"] == 200  # the same test events for every entry
+        assert sum(e["by_energy"]["n"]) == 200
+        assert 0.0 <= e["flip_fraction"] <= 1.0
+    by = {e["name"]: e for e in saved["entries"]}
+    assert by["ensemble"]["members"] == ["compact", "compact.s1"]
+    assert by["compact"]["params"] > 0 and by["compact"]["epochs_run"] == 1
+    # the oracle knows the truth: far better than an untrained tiny network or the classical fit
+    assert by["oracle_1cm"]["theta68"] < 30.0 < by["compact"]["theta68"]
+    text = md.read_text()
+    assert "| oracle_1cm |" in text and "| ensemble |" in text and "per bin of reconstructed energy" in text
+    # a second call reuses the finished runs (no retraining) and gives the same numbers
+    rc = quality.main(
+        [
+            "--smoke",
+            "--models",
+            "compact",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ]
+    )
+    again = json.loads(capsys.readouterr().out)
+    assert rc == 0 and again["entries"][0]["theta68"] == by["compact"]["theta68"]
