@@ -42,7 +42,6 @@ __all__ = [
     "dataset_figure",
     "event_pair_figure",
     "find_run",
-    "json_ready",
     "markdown_table",
     "member_stack",
     "model_inputs",
@@ -522,28 +521,6 @@ def with_legends(fig: Any, **kwargs: Any) -> Any:
         if handles and a.get_legend() is None:
             a.legend(handles, labels, **{"fontsize": "small", **kwargs})
     return fig
-
-
-def json_ready(obj: Any) -> Any:
-    """A copy of ``obj`` that strict JSON accepts: NaN and ±inf become None, numpy scalars and arrays Python ones.
-
-    Example:
-        >>> json_ready({"theta68": float("nan"), "ci": np.array([1.0, 2.0])})
-        {'theta68': None, 'ci': [1.0, 2.0]}
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_ready(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _figure(ncols: int = 1, size: tuple[float, float] = (6.0, 4.0)) -> tuple[Any, list[Any]]:

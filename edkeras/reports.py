@@ -170,26 +170,16 @@ def run_notebook(
 
 
 def save_summary(run_dir: str | os.PathLike, values: dict[str, Any]) -> Path:
-    """Write a notebook's measured figures to ``<run_dir>/summary.json`` (atomically)."""
+    """Write a notebook's measured figures to ``<run_dir>/summary.json`` (atomically).
+
+    numpy scalars and arrays become numbers and lists, NaN and inf become ``null``.
+    """
     d = Path(run_dir)
     d.mkdir(parents=True, exist_ok=True)
     path = d / "summary.json"
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(values, indent=2, default=_jsonable) + "\n")
+    from edkeras.runs import jsonable
+
+    tmp.write_text(json.dumps(jsonable(values), indent=2) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def _jsonable(x: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -100,11 +100,13 @@ def check_run_name(name: str) -> str:
 
 
 def jsonable(obj: Any) -> Any:
-    """A JSON-ready copy: tuples → lists, NaN/inf → null, numpy scalars → Python numbers."""
+    """A JSON-ready copy: tuples → lists, NaN/inf → null, numpy scalars and arrays → Python."""
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and getattr(obj, "ndim", 0) > 0:  # a numpy array
+        return jsonable(obj.tolist())
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)) and getattr(obj, "ndim", 0) == 0:
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -56,6 +56,7 @@ __all__ = [
     "build_run_model",
     "evaluate",
     "evaluation_metrics",
+    "gpu_present",
     "prepare_data",
     "train",
 ]
@@ -454,7 +455,8 @@ def _save_split_predictions(
 
 
 # =========================================================================== devices
-def _gpu_present() -> bool:
+def gpu_present() -> bool:
+    """Whether the Keras backend (TensorFlow, JAX or PyTorch) sees a GPU."""
     import keras
 
     backend = keras.backend.backend()
@@ -568,7 +570,7 @@ def train(
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    mixed = _gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
+    mixed = gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
     try:
         if mixed:
             keras.config.set_dtype_policy("mixed_float16")

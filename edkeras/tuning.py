@@ -976,7 +976,7 @@ def search(
     import keras
 
     from edkeras.runs import check_run_name, runs_dir
-    from edkeras.training import _gpu_present, _strategy, prepare_data
+    from edkeras.training import _strategy, gpu_present, prepare_data
 
     role = tuner_role()
     space = resolve_search_space(config, tuning)
@@ -1010,7 +1010,7 @@ def search(
     else:
         kwargs["max_trials"] = tuning.n_trials
     old_policy = keras.config.dtype_policy()
-    mixed = _gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
+    mixed = gpu_present() if t.mixed_precision == "auto" else bool(t.mixed_precision)
     bar = None
     try:
         if mixed:

@@ -304,14 +304,6 @@ def test_event_pair_figure_has_two_rows_of_planes():
     assert "MeV true" in titles[1] and "MeV true" in titles[4]  # the energies are named once per row
 
 
-def test_json_ready_replaces_nan_and_numpy():
-    from pathlib import Path
-
-    out = pa.json_ready({"a": math.nan, "b": np.float32(1.5), "c": np.array([1, 2]), "d": (math.inf, 2), 3: Path("x")})
-    assert out == {"a": None, "b": 1.5, "c": [1, 2], "d": [None, 2], "3": "x"}
-    json.dumps(out, allow_nan=False)  # strict JSON
-
-
 def test_show_displays_a_png(monkeypatch):
     from IPython import display as ipd
     from matplotlib.figure import Figure

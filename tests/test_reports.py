@@ -69,3 +69,17 @@ def test_cli_values():
     assert parse_value("synthetic") == "synthetic"
     assert parse_value("[1, 2]") == [1, 2]
     assert json.dumps(parse_value("None")) == "null"
+
+
+def test_summary_is_strict_json(tmp_path):
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from edkeras.reports import save_summary
+
+    path = save_summary(tmp_path / "run", {"a": math.nan, "b": np.float32(1.5), "c": np.array([1, 2]),
+                                           "d": (math.inf, 2), "e": Path("x")})
+    out = json.loads(path.read_text())
+    assert out == {"a": None, "b": 1.5, "c": [1, 2], "d": [None, 2], "e": "x"}

@@ -99,7 +99,9 @@ def draw_event(
                 anchor = np.array([(img.sum(axis=0) @ cols) / total, (img.sum(axis=1) @ rows) / total])
             else:
                 anchor = np.array([(extent[0] + extent[1]) / 2, (extent[2] + extent[3]) / 2])
-        for d, colour, label in ((direction, "red", "true"), (predicted, "white", "predicted")):
+        # the true direction in red, the prediction in black: both visible on the white empty
+        # pixels and on the colour map of the charge
+        for d, colour, label in ((direction, "red", "true"), (predicted, "black", "predicted")):
             if d is None:
                 continue
             d = np.asarray(d, dtype=np.float64).reshape(3)
