@@ -52,7 +52,7 @@ import numpy as np
 
 from edkeras.errors import InputError
 from edkeras.geometry import PLANES
-from edkeras.io.eventfile import open_events
+from edkeras.io.eventfile import HDF5_LOCK, open_events
 
 __all__ = ["INPUT_NAMES", "EpochSync", "EventDataset", "EventIndex", "index_events"]
 
@@ -327,7 +327,8 @@ class EventDataset(keras.utils.PyDataset):
             if self._pid != os.getpid():  # a forked copy must not share HDF5 handles or threads
                 self._h5, self._pools, self._pending, self._pid = {}, {}, {}, os.getpid()
             if k not in self._h5:
-                self._h5[k] = h5py.File(self.index.files[k], "r")
+                with HDF5_LOCK:
+                    self._h5[k] = h5py.File(self.index.files[k], "r")
             return self._h5[k]
 
     def _pool(self, name: str, workers: int) -> ThreadPoolExecutor:
@@ -355,8 +356,9 @@ class EventDataset(keras.utils.PyDataset):
             r0 = int(rows[0]) // chunk * chunk
             local = rows - r0
             for p in PLANES:
-                ds = h5[f"images/{p}"]
-                mask, raw = ds.id.read_direct_chunk((r0, 0, 0))
+                with HDF5_LOCK:
+                    ds = h5[f"images/{p}"]
+                    mask, raw = ds.id.read_direct_chunk((r0, 0, 0))
                 futures.append(
                     self._pool("readers", self.readers).submit(
                         _decode_into, raw, codec, mask, ds.chunks, ds.dtype, local, out[p], where
@@ -366,7 +368,8 @@ class EventDataset(keras.utils.PyDataset):
         r0, r1 = int(rows[0]), int(rows[-1]) + 1
         local = rows - r0
         for p in PLANES:
-            img = h5[f"images/{p}"][r0:r1]
+            with HDF5_LOCK:
+                img = h5[f"images/{p}"][r0:r1]
             out[p][where] = img if local.size == r1 - r0 else img[local]
         return futures
 
@@ -557,7 +560,8 @@ class EventDataset(keras.utils.PyDataset):
             pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for h5 in self._h5.values():
-                h5.close()
+                with HDF5_LOCK:
+                    h5.close()
             self._h5 = {}
             self._windows.clear()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from edkeras.geometry import PLANES, Geometry
 
 __all__ = [
     "FORMAT",
+    "HDF5_LOCK",
     "VERSION",
     "EventBatch",
     "EventFile",
@@ -40,6 +42,13 @@ __all__ = [
     "open_events",
     "write_events",
 ]
+
+HDF5_LOCK = threading.RLock()
+"""Held around every HDF5 call that edkeras makes on an event file: opening, reading,
+closing. The HDF5 library is not thread-safe across handles of one file (a handle closed in
+one thread while another thread reads the same file fails with "no VOL object wrap
+context"), and the streaming dataset reads in background threads; decompression happens
+outside the lock, so the lock costs no parallelism."""
 
 FORMAT = "edkeras-events"
 VERSION = 1
@@ -321,15 +330,16 @@ class EventFile:
         self.path = Path(path)
         if not self.path.exists():
             raise EventFileError(f"{self.path}: no such event file")
-        try:
-            self._h5 = h5py.File(self.path, "r")
-        except OSError as e:
-            raise EventFileError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        try:
-            self._check()
-        except Exception:
-            self._h5.close()
-            raise
+        with HDF5_LOCK:
+            try:
+                self._h5 = h5py.File(self.path, "r")
+            except OSError as e:
+                raise EventFileError(f"{self.path}: not a readable HDF5 file ({e})") from None
+            try:
+                self._check()
+            except Exception:
+                self._h5.close()
+                raise
 
     def _fail(self, what: str) -> None:
         raise EventFileError(f"{self.path}: {what}")
@@ -380,15 +390,16 @@ class EventFile:
 
     @property
     def event_id(self) -> np.ndarray:
-        return self._h5["meta/event_id"][:]
+        with HDF5_LOCK:
+            return self._h5["meta/event_id"][:]
 
     def field(self, name: str, index: Any = slice(None)) -> np.ndarray:
         """One per-event field (``"direction"``, ``"reco_energy"``, …) or plane image (``"U"``…)."""
-        if name in PLANES:
-            return self._h5[f"images/{name}"][index]
-        if name not in _FIELDS:
+        if name not in _FIELDS and name not in PLANES:
             raise KeyError(f"unknown field {name!r}; valid: {sorted(_FIELDS) + list(PLANES)}")
-        return self._h5[_FIELDS[name][0]][index]
+        path = f"images/{name}" if name in PLANES else _FIELDS[name][0]
+        with HDF5_LOCK:
+            return self._h5[path][index]
 
     def read(self, index: Any = slice(None)) -> EventBatch:
         """Events ``index`` (a slice, or sorted unique integer indices) as an :class:`EventBatch`."""
@@ -401,17 +412,21 @@ class EventFile:
                 inv = np.empty_like(order)
                 inv[order] = np.arange(order.size)
                 return self.read(index[order]).select(inv)
-        out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
-        for name, (hpath, _, _, _) in _FIELDS.items():
-            out[name] = self._h5[hpath][index]
+        with HDF5_LOCK:
+            out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
+            for name, (hpath, _, _, _) in _FIELDS.items():
+                out[name] = self._h5[hpath][index]
         return EventBatch(**out)
 
     def has_truth(self) -> bool:
         """Whether any event has a known truth direction."""
-        return bool(np.isfinite(self._h5["truth/direction"][:]).all(axis=1).any())
+        with HDF5_LOCK:
+            d = self._h5["truth/direction"][:]
+        return bool(np.isfinite(d).all(axis=1).any())
 
     def close(self) -> None:
-        self._h5.close()
+        with HDF5_LOCK:
+            self._h5.close()
 
     def __enter__(self) -> EventFile:
         return self
