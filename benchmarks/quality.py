@@ -368,29 +368,6 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 
 # =========================================================================== data
-def _gpu_present() -> bool:
-    """Whether the Keras backend (TensorFlow, JAX or PyTorch) sees a GPU."""
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return bool(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return any(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
-            import torch
-
-            return bool(torch.cuda.is_available())
-    except Exception:  # a backend that cannot list its devices: no GPU
-        return False
-    return False
-
-
 def prepare_dataset(budget: Budget, data_dir: Path, log: Any) -> tuple[Path, dict[str, np.ndarray]]:
     """Simulate (or reuse) the ES data set with its oracle directions."""
     from edkeras.io.eventfile import open_events
@@ -666,13 +643,15 @@ class _Quality:
         b = self.budget
         import keras
 
+        from edkeras.training import gpu_present
+
         return _jsonable(
             {
                 "benchmark": "quality",
                 "date": _dt.date.today().isoformat(),
                 "host": platform.node(),
                 "cpu_count": os.cpu_count(),
-                "device": "gpu" if _gpu_present() else "cpu",
+                "device": "gpu" if gpu_present() else "cpu",
                 "backend": keras.backend.backend(),
                 "smoke": b.smoke,
                 "data": {
@@ -798,6 +777,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from edkeras.errors import InputError
+    from edkeras.training import gpu_present
 
     oracle = _load_oracle_module()
     root = Path("/tmp/edkeras-quality") / ("smoke" if args.smoke else "")
@@ -806,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke
         else {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test}
     )
-    gpu = _gpu_present()
+    gpu = gpu_present()
     scale = ("full" if gpu else "cpu") if args.scale == "auto" else args.scale
     v15 = args.v15_scale if args.v15_scale is not None else (1.0 if scale == "full" else 0.25)
     try:

@@ -43,23 +43,6 @@ def _inputs(rng: np.random.Generator, n: int, shape: tuple[int, int], energy: bo
     return x
 
 
-def _gpu_available(backend: str) -> bool:
-    """Whether the Keras backend sees a GPU."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "jax":
-        import jax
-
-        return any(d.platform == "gpu" for d in jax.devices())
-    if backend == "torch":
-        import torch
-
-        return bool(torch.cuda.is_available())
-    return False
-
-
 def bench_builder(
     name: str, *, batch: int, steps: int, input_shape: tuple[int, int], xla: bool, seed: int = 0
 ) -> dict[str, Any]:
@@ -115,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from edkeras.models import REGISTRY
+    from edkeras.training import gpu_present
 
-    gpus = _gpu_available(keras.backend.backend())
+    gpus = gpu_present()
     if (args.mixed_precision or args.xla) and not gpus:
         print("train.py: error: --mixed-precision/--xla need a GPU; none found", file=sys.stderr)
         return 1

@@ -54,9 +54,14 @@ __all__ = [
     "RunData",
     "RunResult",
     "build_run_model",
+    "compile_model",
+    "distribution_strategy",
+    "energy_in_target",
     "evaluate",
     "evaluation_metrics",
     "gpu_present",
+    "learning_rate_at",
+    "predict_arrays",
     "prepare_data",
     "train",
 ]
@@ -187,11 +192,13 @@ def _monitor_key(config: RunConfig) -> str:
     return config.training.monitor
 
 
-def _energy_in_target(config: RunConfig) -> bool:
+def energy_in_target(config: RunConfig) -> bool:
+    """Whether the loss needs the true energy beside the direction (energy-weighted focal loss)."""
     return config.training.loss == "focal_angular" and config.training.loss_options.get("alpha") is not None
 
 
-def _compile(model: Any, config: RunConfig) -> None:
+def compile_model(model: Any, config: RunConfig) -> None:
+    """Compile ``model`` with the loss, optimiser, schedule and metrics of ``config.training``."""
     import keras
 
     from edkeras.losses import get_loss, multitask_losses
@@ -247,7 +254,7 @@ def _as_float(text: str | None) -> float:
         return math.nan
 
 
-def _learning_rate_at(t: Any, epoch: int) -> float | None:
+def learning_rate_at(t: Any, epoch: int) -> float | None:
     """The scheduled learning rate of ``epoch`` (None: leave it to ReduceLROnPlateau)."""
     if epoch < t.warmup_epochs:
         return t.learning_rate * (epoch + 1) / (t.warmup_epochs + 1)
@@ -288,7 +295,7 @@ def _callbacks(
             self._first = True
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            lr = _learning_rate_at(t, epoch)
+            lr = learning_rate_at(t, epoch)
             if lr is None and self._first and math.isfinite(last_lr):
                 lr = last_lr
             self._first = False
@@ -368,7 +375,7 @@ def _callbacks(
 
 
 # =========================================================================== evaluation
-def _predict(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]:
+def predict_arrays(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]:
     """Predictions of ``model`` on an evaluation dataset, as float64 arrays."""
     out = model.predict(dataset, verbose=0)
     if not isinstance(out, dict):
@@ -478,7 +485,8 @@ def gpu_present() -> bool:
     return False
 
 
-def _strategy(config: RunConfig) -> Any:
+def distribution_strategy(config: RunConfig) -> Any:
+    """The ``tf.distribute`` strategy of ``training.strategy`` (None for the default single device)."""
     import keras
 
     if config.training.strategy == "default":
@@ -574,7 +582,7 @@ def train(
     try:
         if mixed:
             keras.config.set_dtype_policy("mixed_float16")
-        strategy = _strategy(config)
+        strategy = distribution_strategy(config)
         replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
         data = prepare_data(config.data)
         save_split(run_dir / "split.npz", data.split, data.index.file_names, data.index.field("event_id"))
@@ -597,7 +605,7 @@ def train(
             "head": config.model.head,
             "energy_input": config.data.energy_input,
             "cache": config.data.cache,
-            "energy_in_target": _energy_in_target(config),
+            "energy_in_target": energy_in_target(config),
         }
         if t.batch_size % replicas:
             raise ConfigError(
@@ -618,10 +626,10 @@ def train(
         if strategy is not None:
             with strategy.scope():
                 model = build_run_model(config, data.index.image_shape)
-                _compile(model, config)
+                compile_model(model, config)
         else:
             model = build_run_model(config, data.index.image_shape)
-            _compile(model, config)
+            compile_model(model, config)
 
         # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch is dropped.
         history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"
@@ -667,7 +675,7 @@ def train(
         results: dict[str, Any] = {}
         for split in ("val", "test"):
             ds = val_ds if split == "val" else EventDataset(data.subset("test"), max(t.batch_size, 128), **ds_opts)
-            predicted = _predict(best, ds, config.model.head)
+            predicted = predict_arrays(best, ds, config.model.head)
             labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
             _save_split_predictions(run_dir / f"predictions_{split}.npz", predicted, labels, split, config.name)
             results[split] = evaluation_metrics(predicted, labels, split, n_boot=t.bootstrap_samples, seed=t.seed)
@@ -745,7 +753,7 @@ def evaluate(
             f"{data_file}: image shape {index.image_shape}; the model of {rd} takes {want}"
         )
     ds = EventDataset(index, batch_size, head=config.model.head, energy_input=config.data.energy_input, targets=False)
-    predicted = _predict(model, ds, config.model.head)
+    predicted = predict_arrays(model, ds, config.model.head)
     labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
     ds.close()
     has_truth = np.isfinite(labels["direction"]).all(axis=1)

@@ -616,9 +616,9 @@ def _keras_part() -> dict[str, Any]:
             self.truth = np.asarray(dataset.labels("direction"), dtype=np.float64)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            from edkeras.training import _predict
+            from edkeras.training import predict_arrays
 
-            predicted = _predict(self.model, self.dataset, self.head)["direction"]
+            predicted = predict_arrays(self.model, self.dataset, self.head)["direction"]
             if logs is None:
                 return
             if not np.isfinite(predicted).all():
@@ -636,9 +636,9 @@ def _keras_part() -> dict[str, Any]:
             self.training = training
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            from edkeras.training import _learning_rate_at
+            from edkeras.training import learning_rate_at
 
-            lr = _learning_rate_at(self.training, epoch)
+            lr = learning_rate_at(self.training, epoch)
             if lr is not None:
                 self.model.optimizer.learning_rate.assign(lr)
 
@@ -680,25 +680,25 @@ def _keras_part() -> dict[str, Any]:
 
         def build(self, hp: Any) -> Any:
             """Build and compile the trial's model with :func:`edkeras.training.build_run_model`."""
-            from edkeras.training import _compile, build_run_model
+            from edkeras.training import build_run_model, compile_model
 
             cfg = self.trial_config(hp)
             keras.utils.set_random_seed(cfg.training.seed)
             model = build_run_model(cfg, self.image_shape)
-            _compile(model, cfg)
+            compile_model(model, cfg)
             return model
 
         def datasets(self, cfg: Any) -> tuple[Any, Any]:
             """(training, validation) :class:`EventDataset` of a trial config, as :func:`edkeras.training.train` makes them."""
             from edkeras.data.dataset import EventDataset
-            from edkeras.training import _energy_in_target
+            from edkeras.training import energy_in_target
 
             t = cfg.training
             opts = {
                 "head": cfg.model.head,
                 "energy_input": cfg.data.energy_input,
                 "cache": cfg.data.cache,
-                "energy_in_target": _energy_in_target(cfg),
+                "energy_in_target": energy_in_target(cfg),
             }
             train_ds = EventDataset(
                 self.train_index, t.batch_size, training=True, seed=t.seed, augment=cfg.augmentation,
@@ -976,7 +976,7 @@ def search(
     import keras
 
     from edkeras.runs import check_run_name, runs_dir
-    from edkeras.training import _strategy, gpu_present, prepare_data
+    from edkeras.training import distribution_strategy, gpu_present, prepare_data
 
     role = tuner_role()
     space = resolve_search_space(config, tuning)
@@ -1003,7 +1003,7 @@ def search(
         "project_name": project,
         "overwrite": bool(overwrite) and role != "worker",
         "executions_per_trial": tuning.executions_per_trial,
-        "distribution_strategy": _strategy(base),
+        "distribution_strategy": distribution_strategy(base),
     }
     if tuning.algorithm == "hyperband":
         kwargs.update(max_epochs=tuning.epochs_per_trial, factor=3, hyperband_iterations=None)
