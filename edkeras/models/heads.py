@@ -25,6 +25,7 @@ because Keras needs unique layer names and the energy-conditioning input is ``en
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -104,9 +105,11 @@ def attach_head(x: Any, head: str) -> dict[str, Any]:
         return {"direction": UnitNormalize(name="direction")(raw)}
     if head == "vmf":
         unit = UnitNormalize(name="direction_unit")(raw)
-        # Bias −1 starts κ near softplus(−1) ≈ 0.3·scale ≈ 3: a broad cone, as for an untrained net.
-        z = keras.layers.Dense(1, name="kappa_raw", bias_initializer=keras.initializers.Constant(-1.0))(x)
-        kappa = KappaActivation(floor=1e-3, scale=10.0, name="kappa")(z)
+        # The head regresses ln κ. Bias ln 0.3: κ ≈ 0.3 at the start (68 % cone ≈ 100°, close
+        # to "no idea", which is what an untrained net has); vmf_nll's kappa_floor keeps it
+        # from sinking while the directions are random (see KappaActivation).
+        z = keras.layers.Dense(1, name="kappa_raw", bias_initializer=keras.initializers.Constant(math.log(0.3)))(x)
+        kappa = KappaActivation(floor=1e-4, parameterization="log", name="kappa")(z)
         return {"direction": keras.layers.Concatenate(name="direction", dtype="float32")([unit, kappa])}
     if head == "multitask":
         return {

@@ -13,7 +13,7 @@ What they do, in a physicist's words:
   normalised log-energy used by energy conditioning (proposal v22).
 * :class:`UnitNormalize` — makes the direction output a unit vector (the earlier
   system's outputs had norms in the thousands, and angles undefined at zero norm).
-* :class:`KappaActivation` — von Mises–Fisher concentration κ = floor + softplus(z) > 0.
+* :class:`KappaActivation` — von Mises–Fisher concentration κ > 0 (the vmf head regresses ln κ).
 * :class:`EnergyActivation` — energy head output ``scale · exp(z)`` in MeV.
 * :class:`PlaneTokens` — joins three planes' token sequences, adding learned position
   embeddings (shared grid) and plane embeddings (U, V, X) for cross-plane attention.
@@ -145,27 +145,61 @@ class UnitNormalize(keras.layers.Layer):
 
 @_register
 class KappaActivation(keras.layers.Layer):
-    """Von Mises–Fisher concentration ``κ = floor + scale · softplus(z)`` (always > 0).
+    """Von Mises–Fisher concentration κ > 0 from a pre-activation z.
+
+    ``parameterization="log"`` (the vmf head's): κ = exp(clip(z, ln floor, ln κ_max)), i.e.
+    the network regresses ln κ, so a term of the loss in ln κ — the ``kappa_floor`` wall of
+    :func:`edkeras.losses.vmf_nll` — reaches z with its full gradient. ``"softplus"``
+    (models saved before this option): κ = floor + scale · softplus(z).
+
+    Why it matters: while the directions are still random the vMF likelihood pushes κ
+    towards 0, and with either form alone the head sank out of reach (z ≈ −9 … −16 with
+    the softplus, at the clip with the exp) and stayed there through a 10-epoch run that
+    learnt its directions — κ ≈ 1e-3 for every event. The wall in the loss stops the fall
+    at κ₀; the clip here is only a numerical guard.
 
     Args:
-        floor: smallest κ (1e-3: practically uniform on the sphere).
-        scale: multiplies the softplus, so that κ of tens to hundreds is reached with
-            moderate pre-activations.
+        floor: smallest κ (``"log"``: lower end of the clip; ``"softplus"``: the added floor).
+        scale: ``"softplus"`` only: multiplies the softplus.
+        parameterization: ``"log"`` or ``"softplus"``.
+        kappa_max: largest κ (``"log"`` only; the NLL is stable in float32 up to 1e4).
     """
 
-    def __init__(self, floor: float = 1e-3, scale: float = 1.0, **kwargs: Any):
+    def __init__(
+        self,
+        floor: float = 1e-3,
+        scale: float = 1.0,
+        parameterization: str = "softplus",
+        kappa_max: float = 1e4,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
+        if parameterization not in ("log", "softplus"):
+            raise ValueError(f"KappaActivation: parameterization must be 'log' or 'softplus', got {parameterization!r}")
+        if not 0 < floor < kappa_max:
+            raise ValueError(f"KappaActivation: need 0 < floor < kappa_max, got {floor}, {kappa_max}")
         self.floor = float(floor)
         self.scale = float(scale)
+        self.parameterization = parameterization
+        self.kappa_max = float(kappa_max)
 
     def call(self, inputs: Any) -> Any:
-        return self.floor + self.scale * ops.softplus(ops.cast(inputs, "float32"))
+        z = ops.cast(inputs, "float32")
+        if self.parameterization == "log":
+            return ops.exp(ops.clip(z, math.log(self.floor), math.log(self.kappa_max)))
+        return self.floor + self.scale * ops.softplus(z)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "floor": self.floor, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "floor": self.floor,
+            "scale": self.scale,
+            "parameterization": self.parameterization,
+            "kappa_max": self.kappa_max,
+        }
 
 
 @_register
