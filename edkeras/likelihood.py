@@ -38,6 +38,23 @@ floor (10⁻⁴ by default, as in DUNE's analysis): the floor is applied as a mi
 the flat density, p → (1 − 2·floor)·p + floor, which keeps the normalisation exact.
 Between bin centres the density is interpolated linearly (flat beyond the outer centres).
 
+Detector response (``response_degree=``, 0 = none): a reconstruction need not scatter
+around the truth evenly in the detector frame. A network unsure of a component (on this
+geometry the vertical y, seen only by the induction planes at ±35.7°, and the drift sign)
+hedges it towards 0, and then the **mean** reconstructed direction of a burst from
+supernova direction s is not s: measured on the simulation, ES events from a fixed s had
+their mean predicted direction 15–53° from s (classical fit: 7–25°), which a table in cos θ
+around s cannot absorb — bursts then point at the bias, not the supernova. With
+``response_degree`` n ≥ 1 the table stores a polynomial map m(s) of degree n in
+(s_x, s_y, s_z), fitted by least squares to E[d | s] on the ES events of the input and
+then refined to maximise the table's own likelihood of those events
+(:func:`refine_response`), and cos θ is measured from m̂(s) = m(s)/|m(s)| — the
+direction the reconstruction actually clusters around — both when fitting the table and
+in the burst fit
+(:class:`edkeras.pointing.BurstLikelihood` maps every trial direction through it). Fit
+it on a large sample (a few thousand ES events: a degree-2 map has 30 coefficients); the
+file keys are ``response_degree`` and ``response_coefficients`` (n_monomials, 3).
+
 Cos θ bins default to 100 bins **equal in angle** (1.8° each), not in cos θ: the forward
 peak of a good reconstruction lives within cos θ > 0.97, which equal cos θ bins of 0.02
 would squash into one or two bins.
@@ -46,7 +63,8 @@ File keys (DESIGN.md §6): ``pdf_2d`` (n_E, n_cos), ``cosine_bin_edges``,
 ``cosine_bin_centers``, ``energy_bins`` (n_E, 2), ``n_events_per_bin``, ``smoothing_method``,
 ``method``, ``reference``, ``params`` (n_E, n_par) with ``param_names``, ``floor``,
 ``pooled_bins``; with κ bins ``kappa_bins`` (n_K, 2), ``pdf_3d`` (n_E, n_K, n_cos),
-``n_events_per_bin_3d``, ``params_3d``; with ES/CC tables the same keys with the suffix
+``n_events_per_bin_3d``, ``params_3d``; with a response map ``response_degree`` and
+``response_coefficients``; with ES/CC tables the same keys with the suffix
 ``_es`` / ``_cc`` and ``interactions`` listing them.
 
 Example:
@@ -76,9 +94,11 @@ __all__ = [
     "REFERENCES",
     "SMOOTHINGS",
     "LikelihoodTable",
+    "Response",
     "build_table",
     "compare_methods",
     "cosine_edges",
+    "fit_response",
     "fit_row",
     "fit_table",
     "kde_reflected",
@@ -87,6 +107,7 @@ __all__ = [
     "pit_check",
     "pit_values",
     "reference_cosines",
+    "refine_response",
     "save_table",
 ]
 
@@ -364,6 +385,86 @@ def _from_free(method: str, q: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Response:
+    """Where a reconstruction's directions cluster for a true direction s: m̂(s) = m(s)/|m(s)|.
+
+    ``m(s) = coefficients.T @ monomials(s)``, a polynomial of ``degree`` ≥ 1 in
+    (s_x, s_y, s_z), fitted by :func:`fit_response`.
+
+    Attributes:
+        degree: polynomial degree (≥ 1).
+        coefficients: (n_monomials, 3).
+    """
+
+    degree: int
+    coefficients: np.ndarray
+
+    @staticmethod
+    def monomials(s: Any, degree: int) -> np.ndarray:
+        """(N, n_monomials) 1, x, y, z, x², …: every monomial of total degree ≤ ``degree``."""
+        s = np.atleast_2d(np.asarray(s, dtype=np.float64))
+        cols = [np.ones(len(s))]
+        for d in range(1, int(degree) + 1):
+            for powers in _powers(d):
+                cols.append(np.prod(s ** np.asarray(powers, dtype=np.float64), axis=1))
+        return np.column_stack(cols)
+
+    def __call__(self, s: Any) -> np.ndarray:
+        """(N, 3) unit vectors m̂(s) for (N, 3) or (3,) directions s (s itself where |m(s)| = 0)."""
+        s = np.atleast_2d(np.asarray(s, dtype=np.float64))
+        m = self.monomials(s, self.degree) @ self.coefficients
+        n = np.linalg.norm(m, axis=1, keepdims=True)
+        ok = n[:, 0] > 1e-12
+        out = s / np.linalg.norm(s, axis=1, keepdims=True)
+        out[ok] = m[ok] / n[ok]
+        return out
+
+
+def _powers(d: int) -> list[tuple[int, int, int]]:
+    return [(a, b, d - a - b) for a in range(d, -1, -1) for b in range(d - a, -1, -1)]
+
+
+def fit_response(predicted: Any, reference: Any, degree: int = 2, where: str = "predictions") -> Response:
+    """Least-squares polynomial map m(s) ≈ E[predicted | reference s] (see the module notes).
+
+    Args:
+        predicted: (N, 3) reconstructed unit directions.
+        reference: (N, 3) true directions s (the neutrino's for pointing), spread over the sky.
+        degree: polynomial degree ≥ 1 (1: a 3 × 3 matrix and an offset).
+        where: what to name in errors.
+
+    Raises:
+        TableError: too few events (fewer than 20 per coefficient) or a degenerate sample.
+    """
+    degree = int(degree)
+    if degree < 1:
+        raise TableError(f"fit_response: degree must be >= 1; received {degree}")
+    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    ok = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1)
+    d, r = d[ok], r[ok]
+    phi = Response.monomials(r, degree)
+    # On the unit sphere x² + y² + z² = 1, so the monomials of degree ≤ n span only (n + 1)²
+    # independent functions (the spherical harmonics up to ℓ = n); lstsq takes the
+    # minimum-norm solution of the redundant ones.
+    n_free = (degree + 1) ** 2
+    need = 20 * n_free
+    if len(d) < need:
+        raise TableError(
+            f"{where}: a degree-{degree} response map has {n_free} free coefficients per axis and needs at "
+            f"least {need} ES events with known directions; received {len(d)} (use a larger calibration "
+            "sample or a lower response degree)"
+        )
+    coef, _, rank, _ = np.linalg.lstsq(phi, d, rcond=None)
+    if rank < n_free:
+        raise TableError(
+            f"{where}: the reference directions do not span the sky (rank {rank} < {n_free}); "
+            "a response map needs events from many directions (an isotropic calibration sample)"
+        )
+    return Response(degree=degree, coefficients=coef)
+
+
+@dataclass(frozen=True)
 class LikelihoodTable:
     """P(cos θ | E [, κ]) for one event class, with optional ES and CC sub-tables.
 
@@ -388,6 +489,8 @@ class LikelihoodTable:
         params_3d: (n_E, n_K, n_par) or None.
         interaction: "all", "es" or "cc": which events this table describes.
         components: sub-tables ``{"es": ..., "cc": ...}`` (empty when not split).
+        response: the detector-response map cos θ is measured from (shared by the
+            sub-tables), or None: cos θ from the reference direction itself.
     """
 
     cosine_bin_edges: np.ndarray
@@ -407,6 +510,7 @@ class LikelihoodTable:
     params_3d: np.ndarray | None = None
     interaction: str = "all"
     components: Mapping[str, LikelihoodTable] = field(default_factory=dict)
+    response: Response | None = None
 
     # ---- derived
     @property
@@ -751,12 +855,13 @@ def fit_table(
     return replace(main, components=comps)
 
 
-def reference_cosines(pred: Any, reference: str = "neutrino") -> np.ndarray:
+def reference_cosines(pred: Any, reference: str = "neutrino", response: Response | None = None) -> np.ndarray:
     """cos θ between each predicted direction and the reference (neutrino or true electron).
 
     Args:
         pred: a :class:`edkeras.io.predictions.Predictions`.
         reference: ``"neutrino"`` (``nu_directions``) or ``"electron"`` (``true_directions``).
+        response: measure from m̂(reference) instead (a table's :class:`Response`).
 
     Returns:
         (N,) cos θ, NaN where the reference is unknown.
@@ -764,6 +869,13 @@ def reference_cosines(pred: Any, reference: str = "neutrino") -> np.ndarray:
     Raises:
         TableError: the predictions have no such reference key.
     """
+    ref = _reference_directions(pred, reference)
+    if response is not None:
+        ref = response(ref)
+    return np.clip(np.sum(pred.predictions * ref, axis=1), -1.0, 1.0)
+
+
+def _reference_directions(pred: Any, reference: str) -> np.ndarray:
     key = {"neutrino": "nu_directions", "electron": "true_directions"}.get(reference)
     if key is None:
         raise TableError(f"likelihood reference must be one of {list(REFERENCES)}; received {reference!r}")
@@ -771,14 +883,21 @@ def reference_cosines(pred: Any, reference: str = "neutrino") -> np.ndarray:
     where = str(pred.path) if getattr(pred, "path", None) else "predictions"
     if ref is None:
         raise TableError(f"{where}: key '{key}' is missing; reference {reference!r} needs it")
-    return np.clip(np.sum(pred.predictions * ref, axis=1), -1.0, 1.0)
+    return np.asarray(ref, dtype=np.float64)
 
 
-def build_table(predictions: Any, **options: Any) -> LikelihoodTable:
+def build_table(
+    predictions: Any, response_degree: int = 0, response_iterations: int = 2, **options: Any
+) -> LikelihoodTable:
     """Fit a table from one or more predictions files' contents (never the test split).
 
     Args:
         predictions: a :class:`~edkeras.io.predictions.Predictions` or a list of them.
+        response_degree: 0 (cos θ from the reference itself) or the degree of the
+            detector-response map fitted on the ES events (all events when none is ES) and
+            stored in the table (see the module notes).
+        response_iterations: refinements of the map by :func:`refine_response` (each fits
+            the table anew); 0 keeps the least-squares map of the mean direction.
         **options: the keyword arguments of :func:`fit_table` (``reference`` chooses the key).
 
     Returns:
@@ -789,13 +908,101 @@ def build_table(predictions: Any, **options: Any) -> LikelihoodTable:
     parts = [predictions] if isinstance(predictions, Predictions) else list(predictions)
     pred = Predictions.concatenate(parts) if len(parts) > 1 else parts[0]
     reference = options.get("reference", "neutrino")
-    cos = reference_cosines(pred, reference)
     if pred.energies is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'energies' (reconstructed energy) is missing")
     kappa = pred.kappa if options.get("kappa_bins") else None
     if options.get("kappa_bins") and kappa is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
-    return fit_table(cos, pred.energies, kappa=kappa, interaction=pred.interaction, **options)
+
+    def fit(response: Response | None) -> LikelihoodTable:
+        cos = reference_cosines(pred, reference, response)
+        table = fit_table(cos, pred.energies, kappa=kappa, interaction=pred.interaction, **options)
+        return with_response(table, response)
+
+    if not response_degree:
+        return fit(None)
+    ref = _reference_directions(pred, reference)
+    sel = np.ones(len(ref), dtype=bool)
+    if pred.interaction is not None and np.any(pred.interaction == 1):
+        sel = pred.interaction == 1
+    where = str(pred.path or "predictions")
+    response = fit_response(pred.predictions[sel], ref[sel], response_degree, where=where)
+    table = fit(response)
+    for _ in range(int(response_iterations)):
+        response = refine_response(
+            table,
+            pred.predictions[sel],
+            ref[sel],
+            pred.energies[sel],
+            kappa=None if kappa is None else kappa[sel],
+            interaction=None if pred.interaction is None else pred.interaction[sel],
+        )
+        table = fit(response)
+    return table
+
+
+def refine_response(
+    table: LikelihoodTable,
+    predicted: Any,
+    reference: Any,
+    energy: Any,
+    kappa: Any = None,
+    interaction: Any = None,
+) -> Response:
+    """The response map that maximises the table's own likelihood of a calibration sample.
+
+    The least-squares map follows the **mean** predicted direction, but a burst fit finds the
+    direction whose m̂(s) maximises Σ ln P(d·m̂(s)): for a cloud of predictions squeezed
+    along one axis that is not the mean. Maximising the mean ln P(d_i · m̂(s_i) | E_i) over
+    the map's coefficients (with the table held fixed; Powell's method, the table being
+    piecewise linear) makes m̂ the centre the burst fit will look for. On a toy
+    reconstruction (vMF κ = 4 around s, then y·0.25 and z·0.6; 300-event bursts) the
+    burst error fell from 18.5° (no map) and 10° (least squares) to 2.8°, the statistical
+    error of such bursts (``tests/test_pointing.py``).
+
+    Args:
+        table: a table carrying the current map in ``table.response``.
+        predicted, reference: (N, 3) reconstructed and true (neutrino) directions.
+        energy: (N,) reconstructed energies, MeV; events outside the table's range are not used.
+        kappa, interaction: per event, as :meth:`LikelihoodTable.pdf` takes them.
+
+    Returns:
+        The refined map (same degree).
+    """
+    from scipy.optimize import minimize
+
+    if table.response is None:
+        raise TableError("refine_response: the table carries no response map to refine")
+    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    e = np.asarray(energy, dtype=np.float64).ravel()
+    use = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1) & np.isfinite(e)
+    use &= (e >= table.energy_edges[0]) & (e < table.energy_edges[-1])
+    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
+    if k is not None:
+        use &= np.isfinite(k)
+    it = None if interaction is None else np.asarray(interaction).ravel()[use]
+    d, r, e = d[use], r[use], e[use]
+    k = None if k is None else k[use]
+    degree = table.response.degree
+    phi = Response.monomials(r, degree)
+    shape = table.response.coefficients.shape
+
+    def nll(c: np.ndarray) -> float:
+        m = phi @ c.reshape(shape)
+        m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+        return -float(np.mean(table.logpdf(np.sum(d * m, axis=1), e, k, it)))
+
+    res = minimize(
+        nll, table.response.coefficients.ravel(), method="Powell", options={"xtol": 1e-3, "ftol": 1e-6}
+    )
+    return Response(degree=degree, coefficients=np.asarray(res.x).reshape(shape))
+
+
+def with_response(table: LikelihoodTable, response: Response | None) -> LikelihoodTable:
+    """``table`` and its sub-tables carrying ``response``."""
+    comps = {k: replace(c, response=response) for k, c in table.components.items()}
+    return replace(table, response=response, components=comps)
 
 
 # --------------------------------------------------------------------------- validation
@@ -862,7 +1069,7 @@ def compare_methods(
         ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...)}}``.
     """
     reference = options.get("reference", "neutrino")
-    cos = reference_cosines(heldout, reference)
+    cos = reference_cosines(heldout, reference)  # without a response map; refitted per table below
     if heldout.energies is None:
         raise TableError(f"{heldout.path or 'held-out predictions'}: key 'energies' is missing")
     e = heldout.energies
@@ -877,6 +1084,8 @@ def compare_methods(
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         table = build_table(calibration, method=m, **options)
+        if table.response is not None:
+            cos = reference_cosines(heldout, reference, table.response)
         kk = None if kap is None else kap[use]
         out[m] = {
             "mean_log_likelihood": mean_log_likelihood(table, cos[use], e[use], kk, inter),
@@ -940,6 +1149,9 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
     }
     if table.kappa_edges is not None:
         arrays["kappa_bins"] = table.kappa_bins
+    if table.response is not None:
+        arrays["response_degree"] = np.asarray(table.response.degree)
+        arrays["response_coefficients"] = table.response.coefficients
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -1036,6 +1248,20 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
         kappa_edges = np.concatenate([kb[:, 0], kb[-1:, 1]])
         n_k = len(kb)
 
+    response = None
+    if ("response_degree" in data) != ("response_coefficients" in data):
+        raise TableError(f"{where}: keys 'response_degree' and 'response_coefficients' go together; one is missing")
+    if "response_degree" in data:
+        deg = int(np.asarray(data["response_degree"]))
+        n_mono = Response.monomials(np.zeros((1, 3)), max(deg, 0)).shape[1]
+        coef = np.asarray(data["response_coefficients"], dtype=np.float64)
+        if deg < 1 or coef.shape != (n_mono, 3) or not np.all(np.isfinite(coef)):
+            raise TableError(
+                f"{where}: key 'response_coefficients' must be finite with shape ({n_mono}, 3) for "
+                f"response_degree {deg} >= 1; received {coef.shape}"
+            )
+        response = Response(degree=deg, coefficients=coef)
+
     def build(suffix: str, label: str) -> LikelihoodTable:
         p2 = get("pdf_2d", suffix, (n_e, n_cos))
         if p2 is None:
@@ -1061,6 +1287,7 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             n_events_per_bin_3d=get("n_events_per_bin_3d", suffix, None),
             params_3d=get("params_3d", suffix, None),
             interaction=label,
+            response=response,
         )
 
     main = build("", "all")

@@ -48,6 +48,7 @@ __all__ = [
     "pit_figure",
     "quality_rows",
     "resolution_vs_events_figure",
+    "response_rows",
     "show",
     "simulated_sample",
     "source_run",
@@ -197,6 +198,42 @@ def split_predictions(pred: Any, fraction: float = 0.5, seed: int = 0) -> tuple[
     first = np.zeros(n, dtype=bool)
     first[order[:k]] = True
     return pred.select(first), pred.select(~first)
+
+
+def response_rows(samples: Mapping[str, Any], tables: Mapping[str, Any], groups: Any, group_dirs: Any) -> list[dict]:
+    """Where each reconstruction's ES directions cluster, per fixed supernova direction.
+
+    For every supernova direction s of the sample and every named reconstruction: the angle
+    from s to the mean predicted direction of its ES events (the bias a plain cos θ table
+    cannot absorb), and from the table's response m̂(s) to that mean (what is left after the
+    map; "—" without a map). The statistical error of a mean of n directions with mean
+    resultant length R̄ is about √((1 − R̄²)/(2n))/R̄ radians per axis.
+
+    Args:
+        samples: {name: Predictions} of the same events.
+        tables: {name: LikelihoodTable or {"es": …, "cc": …}}; the response is read from it.
+        groups: (N,) index of each event's supernova direction; group_dirs: (K, 3).
+    """
+    rows = []
+    for name, pred in samples.items():
+        t = tables[name]
+        resp = (t.get("es") if isinstance(t, Mapping) else t).response
+        d = np.asarray(pred.predictions, dtype=np.float64)
+        es = np.ones(len(d), dtype=bool) if pred.interaction is None else pred.interaction == 1
+        for k, s in enumerate(np.asarray(group_dirs, dtype=np.float64)):
+            sel = es & (np.asarray(groups) == k)
+            if not sel.any():
+                continue
+            mean = d[sel].mean(axis=0)
+            rbar = float(np.linalg.norm(mean))
+            m = mean / max(rbar, 1e-12)
+            row = {"name": name, "direction": "(" + ", ".join(f"{x:+.2f}" for x in s) + ")", "n": int(sel.sum()),
+                   "rbar": rbar, "bias": float(np.degrees(np.arccos(np.clip(m @ s, -1, 1)))),
+                   "left": None, "stat": float(np.degrees(np.sqrt(max(1 - rbar**2, 0) / (2 * sel.sum())) / max(rbar, 1e-12)))}
+            if resp is not None:
+                row["left"] = float(np.degrees(np.arccos(np.clip(m @ resp(s)[0], -1, 1))))
+            rows.append(row)
+    return rows
 
 
 def collapse_note(pred: Any, threshold: float = 0.5) -> str:

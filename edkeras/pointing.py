@@ -223,6 +223,10 @@ class BurstLikelihood:
         weights: (N, 2) weights of the ES and CC tables (see :func:`classification_weights`);
             required with two tables.
         n_grid: grid intervals in cos θ.
+
+    A table with a detector-response map (``LikelihoodTable.response``) measures cos θ from
+    m̂(n̂) instead of n̂: every trial direction is mapped through it first (ES and CC tables
+    must then carry the same map, as :func:`edkeras.likelihood.build_table` makes them).
     """
 
     _MAX_COMBINED_ROWS = 256
@@ -272,6 +276,13 @@ class BurstLikelihood:
                     f"weights must be finite, >= 0, of shape ({len(d)}, 2) (ES, CC); received {w.shape}"
                 )
             w = w[:, [list(COMPONENTS).index(k) for k in names]]
+        maps = [t.response for t in comp_tables]
+        if any(m is not maps[0] and not _same_response(m, maps[0]) for m in maps[1:]):
+            raise PointingError(
+                "the ES and CC tables carry different detector-response maps; build them together "
+                "(one build_table call on ES + CC predictions) so that they share one"
+            )
+        self.response = maps[0]
         grid = np.linspace(-1.0, 1.0, self.n_grid + 1)
         fines: list[np.ndarray] = []
         inverses: list[np.ndarray] = []
@@ -324,6 +335,8 @@ class BurstLikelihood:
         single = p.ndim == 1
         p = np.atleast_2d(p)
         p = p / np.linalg.norm(p, axis=1, keepdims=True)
+        if self.response is not None:
+            p = self.response(p)
         out = np.empty(len(p))
         p32 = p.astype(np.float32)
         for s in range(0, len(p), chunk):
@@ -349,6 +362,12 @@ class BurstLikelihood:
             np.maximum(like, np.float32(1e-30), out=like)
             out[s : s + chunk] = np.log(like).sum(axis=0, dtype=np.float64)
         return float(out[0]) if single else out
+
+
+def _same_response(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.degree == b.degree and np.array_equal(a.coefficients, b.coefficients)
 
 
 # --------------------------------------------------------------------------- the fit

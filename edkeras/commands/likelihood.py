@@ -75,7 +75,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept a file whose split is 'test' (tables must not be fitted on the test split)",
     )
+    parser.add_argument(
+        "--response-degree",
+        default="auto",
+        metavar="N",
+        help="degree of the detector-response map fitted on the ES events, so that bursts point at the "
+        "supernova and not at the reconstruction's bias in the detector frame: 1 (a 3x3 matrix and an offset, "
+        "needs >= 80 ES events from many directions), 2 (>= 180), 3 (>= 320), 0 (none: cos θ from the "
+        "reference itself, as the earlier tables); default auto: 1 when the input allows it, else 0 with a note",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def _response_degree(value: str) -> int:
+    from edkeras.errors import InputError
+
+    if value == "auto":
+        return 1
+    try:
+        degree = int(value)
+    except ValueError:
+        degree = -1
+    if not 0 <= degree <= 3:
+        raise InputError(f"--response-degree must be auto, 0, 1, 2 or 3; received {value!r}")
+    return degree
 
 
 def _check_split(pred: object, allow_test: bool) -> None:
@@ -101,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edkeras.io.predictions import load_predictions
-    from edkeras.likelihood import build_table, compare_methods, save_table
+    from edkeras.likelihood import TableError, build_table, compare_methods, save_table
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -124,14 +147,23 @@ def run(args: argparse.Namespace) -> int:
         "floor": args.floor,
         "min_events": args.min_events,
         "per_interaction": not args.no_per_interaction,
+        "response_degree": _response_degree(args.response_degree),
     }
-    table = build_table(parts, **options)
+    try:
+        table = build_table(parts, **options)
+    except TableError as e:
+        if args.response_degree != "auto" or "response map" not in str(e):
+            raise
+        print(f"edkeras likelihood: note: no response map ({e})", file=sys.stderr)
+        options["response_degree"] = 0
+        table = build_table(parts, **options)
     save_table(table, out, overwrite=args.force)
     comps = ", ".join(["all", *table.components]) if table.components else "all"
     print(
         f"{out}: {args.method} table, reference {args.reference}, {len(table.energy_bins)} energy bins "
         f"({int(table.n_events_per_bin.sum())} events), tables: {comps}"
         + (f", {args.kappa_bins} kappa bins" if args.kappa_bins else "")
+        + (f", response map of degree {table.response.degree}" if table.response is not None else "")
     )
     if args.validate:
         held = load_predictions(args.validate)
