@@ -42,9 +42,10 @@ Detector response (``response_degree=``, 0 = none): a reconstruction need not sc
 around the truth evenly in the detector frame. A network unsure of a component (on this
 geometry the vertical y, seen only by the induction planes at ±35.7°, and the drift sign)
 hedges it towards 0, and then the **mean** reconstructed direction of a burst from
-supernova direction s is not s: measured on the simulation, ES events from a fixed s had
-their mean predicted direction 15–53° from s (classical fit: 7–25°), which a table in cos θ
-around s cannot absorb — bursts then point at the bias, not the supernova. With
+supernova direction s is not s: measured on the simulation (``notebooks/pointing.ipynb``,
+four fixed directions, ~1,500 ES events each), the mean predicted direction was 15–36°
+from s for the v21 network and 9–23° for the classical fit, which a table in cos θ around
+s cannot absorb — bursts then point at the bias, not the supernova. With
 ``response_degree`` n ≥ 1 the table stores a polynomial map m(s) of degree n in
 (s_x, s_y, s_z), fitted by least squares to E[d | s] on the ES events of the input and
 then refined to maximise the table's own likelihood of those events
@@ -53,7 +54,9 @@ direction the reconstruction actually clusters around — both when fitting the 
 in the burst fit
 (:class:`edkeras.pointing.BurstLikelihood` maps every trial direction through it). Fit
 it on a large sample (a few thousand ES events: a degree-2 map has 30 coefficients); the
-file keys are ``response_degree`` and ``response_coefficients`` (n_monomials, 3).
+file keys are ``response_degree``, ``response_coefficients`` (n_monomials, 3) and
+``response_tables`` (which of "all", "es", "cc" use it). With ES and CC sub-tables the map
+applies to ES events only (see :func:`with_response`).
 
 Cos θ bins default to 100 bins **equal in angle** (1.8° each), not in cos θ: the forward
 peak of a good reconstruction lives within cos θ > 0.97, which equal cos θ bins of 0.02
@@ -489,8 +492,8 @@ class LikelihoodTable:
         params_3d: (n_E, n_K, n_par) or None.
         interaction: "all", "es" or "cc": which events this table describes.
         components: sub-tables ``{"es": ..., "cc": ...}`` (empty when not split).
-        response: the detector-response map cos θ is measured from (shared by the
-            sub-tables), or None: cos θ from the reference direction itself.
+        response: the detector-response map cos θ is measured from (the ES sub-table
+            shares it, a CC sub-table has none), or None: cos θ from the reference itself.
     """
 
     cosine_bin_edges: np.ndarray
@@ -917,7 +920,17 @@ def build_table(
     def fit(response: Response | None) -> LikelihoodTable:
         cos = reference_cosines(pred, reference, response)
         table = fit_table(cos, pred.energies, kappa=kappa, interaction=pred.interaction, **options)
-        return with_response(table, response)
+        if response is None or not table.components:
+            return with_response(table, response)
+        # ES and CC sub-tables: only ES events are measured from the map (see with_response)
+        split = fit_table(
+            _event_cosines(pred, reference, response),
+            pred.energies,
+            kappa=kappa,
+            interaction=pred.interaction,
+            **options,
+        )
+        return with_response(replace(table, components=split.components), response)
 
     if not response_degree:
         return fit(None)
@@ -1000,9 +1013,31 @@ def refine_response(
 
 
 def with_response(table: LikelihoodTable, response: Response | None) -> LikelihoodTable:
-    """``table`` and its sub-tables carrying ``response``."""
-    comps = {k: replace(c, response=response) for k, c in table.components.items()}
+    """``table`` carrying ``response``, and its ES sub-table; a CC sub-table stays without.
+
+    Why not CC: the map describes where **ES** electrons cluster. CC electrons are almost
+    isotropic about the neutrino, and their table measured from s itself is nearly flat,
+    so the thousands of CC events of a burst add almost nothing — as they should. Measured
+    from m̂(s) instead, the CC table picks up the reconstruction's own detector-frame
+    preferences (a network that puts most directions near ±x meets an m̂(s) that the map
+    has also pulled towards ±x) and 3,000 CC events then vote for a false direction: on
+    the simulated 10 kpc bursts the v21 network pointed 91° off with the map on CC, 13° for
+    ES-only bursts.
+    """
+    comps = {
+        k: replace(c, response=None if k == "cc" else response) for k, c in table.components.items()
+    }
     return replace(table, response=response, components=comps)
+
+
+def _event_cosines(pred: Any, reference: str, response: Response | None) -> np.ndarray:
+    """cos θ per event as a split table measures it: CC events from s, the others from m̂(s)."""
+    ref = _reference_directions(pred, reference)
+    mapped = ref if response is None else response(ref)
+    if response is not None and pred.interaction is not None:
+        cc = np.asarray(pred.interaction).ravel() == COMPONENTS["cc"]
+        mapped[cc] = ref[cc]
+    return np.clip(np.sum(pred.predictions * mapped, axis=1), -1.0, 1.0)
 
 
 # --------------------------------------------------------------------------- validation
@@ -1085,7 +1120,7 @@ def compare_methods(
     for m in methods:
         table = build_table(calibration, method=m, **options)
         if table.response is not None:
-            cos = reference_cosines(heldout, reference, table.response)
+            cos = (_event_cosines if table.components else reference_cosines)(heldout, reference, table.response)
         kk = None if kap is None else kap[use]
         out[m] = {
             "mean_log_likelihood": mean_log_likelihood(table, cos[use], e[use], kk, inter),
@@ -1152,6 +1187,9 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
     if table.response is not None:
         arrays["response_degree"] = np.asarray(table.response.degree)
         arrays["response_coefficients"] = table.response.coefficients
+        arrays["response_tables"] = np.asarray(
+            ["all", *[k for k, c in table.components.items() if c.response is not None]], dtype=str
+        )
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -1261,6 +1299,7 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
                 f"response_degree {deg} >= 1; received {coef.shape}"
             )
         response = Response(degree=deg, coefficients=coef)
+    mapped_tables = [str(x) for x in data.get("response_tables", np.asarray(["all", "es", "cc"]))]
 
     def build(suffix: str, label: str) -> LikelihoodTable:
         p2 = get("pdf_2d", suffix, (n_e, n_cos))
@@ -1287,7 +1326,7 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             n_events_per_bin_3d=get("n_events_per_bin_3d", suffix, None),
             params_3d=get("params_3d", suffix, None),
             interaction=label,
-            response=response,
+            response=response if label in mapped_tables else None,
         )
 
     main = build("", "all")

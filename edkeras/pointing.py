@@ -225,8 +225,8 @@ class BurstLikelihood:
         n_grid: grid intervals in cos θ.
 
     A table with a detector-response map (``LikelihoodTable.response``) measures cos θ from
-    m̂(n̂) instead of n̂: every trial direction is mapped through it first (ES and CC tables
-    must then carry the same map, as :func:`edkeras.likelihood.build_table` makes them).
+    m̂(n̂) instead of n̂: every trial direction is mapped through it first, per table (the
+    ES table of :func:`edkeras.likelihood.build_table` carries the map, its CC table not).
     """
 
     _MAX_COMBINED_ROWS = 256
@@ -277,12 +277,8 @@ class BurstLikelihood:
                 )
             w = w[:, [list(COMPONENTS).index(k) for k in names]]
         maps = [t.response for t in comp_tables]
-        if any(m is not maps[0] and not _same_response(m, maps[0]) for m in maps[1:]):
-            raise PointingError(
-                "the ES and CC tables carry different detector-response maps; build them together "
-                "(one build_table call on ES + CC predictions) so that they share one"
-            )
-        self.response = maps[0]
+        shared = all(_same_response(m, maps[0]) for m in maps[1:])
+        self._maps = [maps[0]] if shared else maps
         grid = np.linspace(-1.0, 1.0, self.n_grid + 1)
         fines: list[np.ndarray] = []
         inverses: list[np.ndarray] = []
@@ -291,7 +287,7 @@ class BurstLikelihood:
             used, inverse = np.unique(idx, return_inverse=True)
             fines.append(np.stack([table.interpolate(rows, np.full(len(grid), r), grid) for r in used]))
             inverses.append(inverse.ravel().astype(np.int64))
-        if w is not None:
+        if w is not None and shared:
             # Events sharing their rows and weights (no classifier: constant weights; perfect
             # classification: one-hot) share one combined row Σ_i w_i P_i: one table, one gather.
             keys = np.column_stack([*inverses, w])
@@ -335,32 +331,39 @@ class BurstLikelihood:
         single = p.ndim == 1
         p = np.atleast_2d(p)
         p = p / np.linalg.norm(p, axis=1, keepdims=True)
-        if self.response is not None:
-            p = self.response(p)
+        # the trial directions as each table measures from them (one entry: shared by all)
+        ps = [p if m is None else m(p) for m in self._maps]
+        ps32 = [q.astype(np.float32) for q in ps]
+        n_comp = len(self._pdf64)
+
+        def trial(k: int) -> int:
+            return k if len(ps) > 1 else 0
+
         out = np.empty(len(p))
-        p32 = p.astype(np.float32)
         for s in range(0, len(p), chunk):
+            sl = slice(s, s + chunk)
             if exact:
-                c = np.clip(self.directions @ p[s : s + chunk].T, -1.0, 1.0)
+                cs = [np.clip(self.directions @ q[sl].T, -1.0, 1.0) for q in ps]
                 if self.weights is None:
-                    like = self._exact(c, 0)
+                    like = self._exact(cs[0], 0)
                 else:
-                    like = sum(self.weights[:, k, None] * self._exact(c, k) for k in range(len(self._pdf64)))
-                out[s : s + chunk] = np.sum(np.log(np.maximum(like, 1e-300)), axis=0)
+                    like = sum(self.weights[:, k, None] * self._exact(cs[trial(k)], k) for k in range(n_comp))
+                out[sl] = np.sum(np.log(np.maximum(like, 1e-300)), axis=0)
                 continue
-            i = self._nearest_index(self._d32 @ p32[s : s + chunk].T)
+            idx = [self._nearest_index(self._d32 @ q[sl].T) for q in ps32]
             if self._log32 is not None:
+                i = idx[0]
                 i += self._off32[0]
-                out[s : s + chunk] = self._log32[i].sum(axis=0, dtype=np.float64)
+                out[sl] = self._log32[i].sum(axis=0, dtype=np.float64)
                 continue
-            like = self._pdf32[0][i + self._off32[0]]
+            like = self._pdf32[0][idx[0] + self._off32[0]]
             like *= self._w32[:, 0, None]
-            for k in range(1, len(self._pdf32)):
-                term = self._pdf32[k][i + self._off32[k]]
+            for k in range(1, n_comp):
+                term = self._pdf32[k][idx[trial(k)] + self._off32[k]]
                 term *= self._w32[:, k, None]
                 like += term
             np.maximum(like, np.float32(1e-30), out=like)
-            out[s : s + chunk] = np.log(like).sum(axis=0, dtype=np.float64)
+            out[sl] = np.log(like).sum(axis=0, dtype=np.float64)
         return float(out[0]) if single else out
 
 
