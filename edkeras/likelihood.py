@@ -98,6 +98,7 @@ __all__ = [
     "SMOOTHINGS",
     "LikelihoodTable",
     "Response",
+    "ResponseMapError",
     "build_table",
     "compare_methods",
     "cosine_edges",
@@ -387,6 +388,10 @@ def _from_free(method: str, q: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- the table
 
 
+class ResponseMapError(TableError):
+    """No detector-response map can be fitted to this sample (too few events, one direction)."""
+
+
 @dataclass(frozen=True)
 class Response:
     """Where a reconstruction's directions cluster for a true direction s: m̂(s) = m(s)/|m(s)|.
@@ -437,7 +442,9 @@ def fit_response(predicted: Any, reference: Any, degree: int = 2, where: str = "
         where: what to name in errors.
 
     Raises:
-        TableError: too few events (fewer than 20 per coefficient) or a degenerate sample.
+        ResponseMapError: too few events (fewer than 20 per free coefficient) or a sample
+            that does not span the sky.
+        TableError: a degree below 1.
     """
     degree = int(degree)
     if degree < 1:
@@ -453,14 +460,14 @@ def fit_response(predicted: Any, reference: Any, degree: int = 2, where: str = "
     n_free = (degree + 1) ** 2
     need = 20 * n_free
     if len(d) < need:
-        raise TableError(
+        raise ResponseMapError(
             f"{where}: a degree-{degree} response map has {n_free} free coefficients per axis and needs at "
             f"least {need} ES events with known directions; received {len(d)} (use a larger calibration "
             "sample or a lower response degree)"
         )
     coef, _, rank, _ = np.linalg.lstsq(phi, d, rcond=None)
     if rank < n_free:
-        raise TableError(
+        raise ResponseMapError(
             f"{where}: the reference directions do not span the sky (rank {rank} < {n_free}); "
             "a response map needs events from many directions (an isotropic calibration sample)"
         )

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edkeras.io.predictions import load_predictions
-    from edkeras.likelihood import TableError, build_table, compare_methods, save_table
+    from edkeras.likelihood import ResponseMapError, build_table, compare_methods, save_table
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -151,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         table = build_table(parts, **options)
-    except TableError as e:
-        if args.response_degree != "auto" or "response map" not in str(e):
+    except ResponseMapError as e:
+        if args.response_degree != "auto":
             raise
         print(f"edkeras likelihood: note: no response map ({e})", file=sys.stderr)
         options["response_degree"] = 0
