@@ -383,3 +383,18 @@ def test_vmf_kappa_floor_is_a_wall_only_below_the_floor() -> None:
     assert get_loss("vmf_nll").get_config()["kappa_floor"] == 0.1
     with pytest.raises(InputError, match="kappa_floor"):
         get_loss("vmf_nll", kappa_floor=-0.1)
+
+
+def test_vmf_head_starts_with_the_same_small_kappa_for_every_event() -> None:
+    """At initialisation κ is 0.3 for every event, in training mode too (batch-normalised
+    features): a Glorot kernel spread it from 0.01 to the 1e4 clip, and κ·(1 − cos θ) of
+    random directions then swamped the angle's gradient (≈ 1,000×, measured)."""
+    from edkeras.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("compact", head="vmf", input_shape=(128, 32), filters=8)
+    rng = np.random.default_rng(0)
+    x = {f"view_{p}": rng.gamma(0.3, 40.0, (32, 128, 32)).astype(np.float32) for p in "uvx"}
+    out = model(x, training=True)
+    kappa = np.asarray(out["direction"])[:, 3]
+    np.testing.assert_allclose(kappa, 0.3, rtol=1e-5)
