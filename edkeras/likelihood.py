@@ -613,27 +613,43 @@ class LikelihoodTable:
             raise TableError(
                 f"pdf: cos and energy must have the same length; received {c.shape} and {e.shape}"
             )
+        return self.rows_for(e, kappa, interaction)(c)
+
+    def rows_for(self, energy: Any, kappa: Any = None, interaction: Any = None) -> Any:
+        """The rows N events use, looked up once: a function cos (N,) → density (N,).
+
+        :meth:`pdf` is ``rows_for(E, κ, interaction)(cos)``; a caller that evaluates the same
+        events at many cos θ (fitting a response map) keeps the function instead.
+        """
+        e = np.asarray(energy, dtype=np.float64).ravel()
         k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
-        out = np.empty_like(c)
-        groups = [(self.component("all"), np.ones(len(c), dtype=bool))]
+        groups = [(self.component("all"), np.ones(len(e), dtype=bool))]
         if interaction is not None and self.components:
             it = np.asarray(interaction).ravel()
-            if it.shape != c.shape:
-                raise TableError(f"pdf: interaction must have shape {c.shape}; received {it.shape}")
+            if it.shape != e.shape:
+                raise TableError(f"pdf: interaction must have shape {e.shape}; received {it.shape}")
             groups = []
-            used = np.zeros(len(c), dtype=bool)
+            used = np.zeros(len(e), dtype=bool)
             for name, code in COMPONENTS.items():
                 if name in self.components:
                     sel = it == code
                     groups.append((self.components[name], sel))
                     used |= sel
             groups.append((self.component("all"), ~used))
-        for table, sel in groups:
-            if not sel.any():
-                continue
-            rows, idx = table.row_index(e[sel], None if k is None else k[sel])
-            out[sel] = table.interpolate(rows, idx, c[sel])
-        return out
+        lookups = [
+            (table, sel, *table.row_index(e[sel], None if k is None else k[sel]))
+            for table, sel in groups
+            if sel.any()
+        ]
+
+        def density(cos: Any) -> np.ndarray:
+            c = np.asarray(cos, dtype=np.float64).ravel()
+            out = np.empty_like(c)
+            for table, sel, rows, idx in lookups:
+                out[sel] = table.interpolate(rows, idx, c[sel])
+            return out
+
+        return density
 
     def logpdf(self, cos: Any, energy: Any, kappa: Any = None, interaction: Any = None) -> np.ndarray:
         """log of :meth:`pdf`."""
@@ -1008,10 +1024,12 @@ def refine_response(
     phi = Response.monomials(r, degree)
     shape = table.response.coefficients.shape
 
+    density = table.rows_for(e, k, it)  # the rows stay fixed while the map moves
+
     def nll(c: np.ndarray) -> float:
         m = phi @ c.reshape(shape)
         m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-        return -float(np.mean(table.logpdf(np.sum(d * m, axis=1), e, k, it)))
+        return -float(np.mean(np.log(density(np.sum(d * m, axis=1)))))
 
     res = minimize(
         nll, table.response.coefficients.ravel(), method="Powell", options={"xtol": 1e-3, "ftol": 1e-6}
