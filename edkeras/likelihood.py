@@ -58,6 +58,17 @@ file keys are ``response_degree``, ``response_coefficients`` (n_monomials, 3) an
 ``response_tables`` (which of "all", "es", "cc" use it). With ES and CC sub-tables the map
 applies to ES events only (see :func:`with_response`).
 
+Detector acceptance (``acceptance_degree=``, 0 = none): a reconstruction may also prefer
+some detector directions whatever the source (the v21 network rarely predicts near ±y).
+Then the likelihood of a burst needs the normalisation Z(s) = ∫ g(d) f(d·m̂(s)) dΩ/2π of
+each event's density g(d)·f(d·m̂(s)), which plain tables leave out and which favours the
+preferred directions. With ``acceptance_degree`` L ≥ 1 the table stores g(d) as real
+spherical harmonics up to degree L, fitted by maximum likelihood on all events with the
+table held fixed (:func:`fit_table_acceptance`, :mod:`edkeras.acceptance`), and
+:class:`edkeras.pointing.BurstLikelihood` divides each event's density by its row's Z(s)
+(exact by the Funk–Hecke theorem). File keys ``acceptance_degree`` and
+``acceptance_coefficients`` ((L + 1)² − 1,); one g for the ES and CC tables.
+
 Cos θ bins default to 100 bins **equal in angle** (1.8° each), not in cos θ: the forward
 peak of a good reconstruction lives within cos θ > 0.97, which equal cos θ bins of 0.02
 would squash into one or two bins.
@@ -67,7 +78,8 @@ File keys (DESIGN.md §6): ``pdf_2d`` (n_E, n_cos), ``cosine_bin_edges``,
 ``method``, ``reference``, ``params`` (n_E, n_par) with ``param_names``, ``floor``,
 ``pooled_bins``; with κ bins ``kappa_bins`` (n_K, 2), ``pdf_3d`` (n_E, n_K, n_cos),
 ``n_events_per_bin_3d``, ``params_3d``; with a response map ``response_degree`` and
-``response_coefficients``; with ES/CC tables the same keys with the suffix
+``response_coefficients``; with an acceptance ``acceptance_degree`` and
+``acceptance_coefficients``; with ES/CC tables the same keys with the suffix
 ``_es`` / ``_cc`` and ``interactions`` listing them.
 
 Example:
@@ -88,6 +100,7 @@ from typing import Any
 import numpy as np
 
 from edkeras import vmf
+from edkeras.acceptance import Acceptance, fit_acceptance, legendre_moments, real_harmonics
 from edkeras.errors import InputError
 
 __all__ = [
@@ -96,6 +109,8 @@ __all__ = [
     "METHODS",
     "REFERENCES",
     "SMOOTHINGS",
+    "Acceptance",
+    "AcceptanceError",
     "LikelihoodTable",
     "Response",
     "ResponseMapError",
@@ -105,6 +120,7 @@ __all__ = [
     "fit_response",
     "fit_row",
     "fit_table",
+    "fit_table_acceptance",
     "kde_reflected",
     "load_table",
     "mean_log_likelihood",
@@ -113,6 +129,7 @@ __all__ = [
     "reference_cosines",
     "refine_response",
     "save_table",
+    "with_acceptance",
 ]
 
 DEFAULT_ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, float("inf"))
@@ -392,6 +409,10 @@ class ResponseMapError(TableError):
     """No detector-response map can be fitted to this sample (too few events, one direction)."""
 
 
+class AcceptanceError(TableError):
+    """No acceptance can be fitted to this sample (too few events, one direction)."""
+
+
 @dataclass(frozen=True)
 class Response:
     """Where a reconstruction's directions cluster for a true direction s: m̂(s) = m(s)/|m(s)|.
@@ -501,6 +522,9 @@ class LikelihoodTable:
         components: sub-tables ``{"es": ..., "cc": ...}`` (empty when not split).
         response: the detector-response map cos θ is measured from (the ES sub-table
             shares it, a CC sub-table has none), or None: cos θ from the reference itself.
+        acceptance: the reconstruction's detector-frame acceptance g(d), shared by the
+            sub-tables (:mod:`edkeras.acceptance`), or None: a burst likelihood without the
+            normalisation Z(s).
     """
 
     cosine_bin_edges: np.ndarray
@@ -521,6 +545,7 @@ class LikelihoodTable:
     interaction: str = "all"
     components: Mapping[str, LikelihoodTable] = field(default_factory=dict)
     response: Response | None = None
+    acceptance: Acceptance | None = None
 
     # ---- derived
     @property
@@ -615,11 +640,10 @@ class LikelihoodTable:
             )
         return self.rows_for(e, kappa, interaction)(c)
 
-    def rows_for(self, energy: Any, kappa: Any = None, interaction: Any = None) -> Any:
-        """The rows N events use, looked up once: a function cos (N,) → density (N,).
+    def lookups(self, energy: Any, kappa: Any = None, interaction: Any = None) -> list[tuple]:
+        """Which table and row each event uses: [(table, selection (N,), rows, index), …].
 
-        :meth:`pdf` is ``rows_for(E, κ, interaction)(cos)``; a caller that evaluates the same
-        events at many cos θ (fitting a response map) keeps the function instead.
+        Events of a type with a sub-table use it, the others this table (without sub-tables).
         """
         e = np.asarray(energy, dtype=np.float64).ravel()
         k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
@@ -636,20 +660,52 @@ class LikelihoodTable:
                     groups.append((self.components[name], sel))
                     used |= sel
             groups.append((self.component("all"), ~used))
-        lookups = [
+        return [
             (table, sel, *table.row_index(e[sel], None if k is None else k[sel]))
             for table, sel in groups
             if sel.any()
         ]
 
-        def density(cos: Any) -> np.ndarray:
-            c = np.asarray(cos, dtype=np.float64).ravel()
-            out = np.empty_like(c)
-            for table, sel, rows, idx in lookups:
-                out[sel] = table.interpolate(rows, idx, c[sel])
-            return out
+    def rows_for(self, energy: Any, kappa: Any = None, interaction: Any = None) -> Any:
+        """The rows N events use, looked up once: a function cos (N,) → density (N,).
 
-        return density
+        :meth:`pdf` is ``rows_for(E, κ, interaction)(cos)``; a caller that evaluates the same
+        events at many cos θ (fitting a response map) keeps the function instead.
+        """
+        return _density(self.lookups(energy, kappa, interaction))
+
+    def moments(self, rows: np.ndarray, l_max: int, n_grid: int = 2048) -> np.ndarray:
+        """(R, l_max + 1) Legendre moments ∫ f(t) P_ℓ(t) dt of ``rows`` (as :meth:`interpolate` reads them)."""
+        grid = np.linspace(-1.0, 1.0, n_grid + 1)
+        r = len(rows)
+        fine = self.interpolate(rows, np.repeat(np.arange(r), len(grid)), np.tile(grid, r)).reshape(r, -1)
+        return legendre_moments(grid, fine, l_max)
+
+    def event_terms(
+        self, reference: Any, energy: Any, kappa: Any = None, interaction: Any = None, l_max: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Per event: the direction its row is measured from, its row's Legendre moments, its density.
+
+        Args:
+            reference: (N, 3) true (neutrino) directions s.
+            energy, kappa, interaction: as :meth:`pdf` takes them.
+            l_max: highest Legendre moment.
+
+        Returns:
+            (mapped (N, 3): m̂(s) for tables with a response map, else s; moments (N, l_max + 1);
+            density: a function cos (N,) → (N,) as :meth:`rows_for` returns).
+        """
+        s = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+        lookups = self.lookups(energy, kappa, interaction)
+        mapped = s.copy()
+        lam = np.empty((len(s), int(l_max) + 1))
+        for table, sel, rows, idx in lookups:
+            if table.response is not None:
+                mapped[sel] = table.response(s[sel])
+            used, inverse = np.unique(idx, return_inverse=True)
+            lam[sel] = table.moments(rows[used], l_max)[inverse.ravel()]
+
+        return mapped, lam, _density(lookups)
 
     def logpdf(self, cos: Any, energy: Any, kappa: Any = None, interaction: Any = None) -> np.ndarray:
         """log of :meth:`pdf`."""
@@ -663,6 +719,19 @@ class LikelihoodTable:
         cum = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(rows * np.diff(edges), axis=1)], axis=1)
         j = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, len(edges) - 2)
         return np.clip(cum[idx, j] + rows[idx, j] * (c - edges[j]), 0.0, 1.0)
+
+
+def _density(lookups: list[tuple]) -> Any:
+    """cos (N,) → density (N,) for events looked up by :meth:`LikelihoodTable.lookups`."""
+
+    def density(cos: Any) -> np.ndarray:
+        c = np.asarray(cos, dtype=np.float64).ravel()
+        out = np.empty_like(c)
+        for table, sel, rows, idx in lookups:
+            out[sel] = table.interpolate(rows, idx, c[sel])
+        return out
+
+    return density
 
 
 # --------------------------------------------------------------------------- fitting
@@ -913,7 +982,11 @@ def _reference_directions(pred: Any, reference: str) -> np.ndarray:
 
 
 def build_table(
-    predictions: Any, response_degree: int = 0, response_iterations: int = 2, **options: Any
+    predictions: Any,
+    response_degree: int = 0,
+    response_iterations: int = 2,
+    acceptance_degree: int = 0,
+    **options: Any,
 ) -> LikelihoodTable:
     """Fit a table from one or more predictions files' contents (never the test split).
 
@@ -924,6 +997,11 @@ def build_table(
             stored in the table (see the module notes).
         response_iterations: refinements of the map by :func:`refine_response` (each fits
             the table anew); 0 keeps the least-squares map of the mean direction.
+        acceptance_degree: 0 (none) or the highest spherical-harmonic degree of the
+            reconstruction's detector-frame acceptance g(d), fitted on all events with the
+            table held fixed (:func:`fit_table_acceptance`); a burst fit then includes the
+            likelihood's normalisation Z(s) (:mod:`edkeras.acceptance`). Needs a sample whose
+            supernova directions span the sky.
         **options: the keyword arguments of :func:`fit_table` (``reference`` chooses the key).
 
     Returns:
@@ -939,21 +1017,35 @@ def build_table(
     kappa = pred.kappa if options.get("kappa_bins") else None
     if options.get("kappa_bins") and kappa is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
+    where = str(pred.path or "predictions")
 
     def fit(response: Response | None) -> LikelihoodTable:
         cos = reference_cosines(pred, reference, response)
         table = fit_table(cos, pred.energies, kappa=kappa, interaction=pred.interaction, **options)
-        if response is None or not table.components:
-            return with_response(table, response)
-        # ES and CC sub-tables: only ES events are measured from the map (see with_response)
-        split = fit_table(
-            _event_cosines(pred, reference, response),
-            pred.energies,
-            kappa=kappa,
-            interaction=pred.interaction,
-            **options,
-        )
-        return with_response(replace(table, components=split.components), response)
+        if response is not None and table.components:
+            # ES and CC sub-tables: only ES events are measured from the map (see with_response)
+            split = fit_table(
+                _event_cosines(pred, reference, response),
+                pred.energies,
+                kappa=kappa,
+                interaction=pred.interaction,
+                **options,
+            )
+            table = replace(table, components=split.components)
+        table = with_response(table, response)
+        if acceptance_degree:
+            acc = fit_table_acceptance(
+                table,
+                pred.predictions,
+                _reference_directions(pred, reference),
+                pred.energies,
+                kappa=kappa,
+                interaction=pred.interaction,
+                l_max=acceptance_degree,
+                where=where,
+            )
+            table = with_acceptance(table, acc)
+        return table
 
     if not response_degree:
         return fit(None)
@@ -961,7 +1053,6 @@ def build_table(
     sel = np.ones(len(ref), dtype=bool)
     if pred.interaction is not None and np.any(pred.interaction == 1):
         sel = pred.interaction == 1
-    where = str(pred.path or "predictions")
     response = fit_response(pred.predictions[sel], ref[sel], response_degree, where=where)
     table = fit(response)
     for _ in range(int(response_iterations)):
@@ -975,6 +1066,14 @@ def build_table(
         )
         table = fit(response)
     return table
+
+
+def _usable(table: LikelihoodTable, d: np.ndarray, r: np.ndarray, e: np.ndarray, k: np.ndarray | None) -> np.ndarray:
+    use = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1) & np.isfinite(e)
+    use &= (e >= table.energy_edges[0]) & (e < table.energy_edges[-1])
+    if k is not None:
+        use &= np.isfinite(k)
+    return use
 
 
 def refine_response(
@@ -994,7 +1093,8 @@ def refine_response(
     piecewise linear) makes m̂ the centre the burst fit will look for. On a toy
     reconstruction (vMF κ = 4 around s, then y·0.25 and z·0.6; 300-event bursts) the
     burst error fell from 18.5° (no map) and 10° (least squares) to 2.8°, the statistical
-    error of such bursts (``tests/test_pointing.py``).
+    error of such bursts (``tests/test_pointing.py``). A table with an acceptance
+    maximises ln P − ln Z(s), the likelihood the burst fit uses.
 
     Args:
         table: a table carrying the current map in ``table.response``.
@@ -1007,34 +1107,94 @@ def refine_response(
     """
     from scipy.optimize import minimize
 
+
     if table.response is None:
         raise TableError("refine_response: the table carries no response map to refine")
     d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
     r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
     e = np.asarray(energy, dtype=np.float64).ravel()
-    use = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1) & np.isfinite(e)
-    use &= (e >= table.energy_edges[0]) & (e < table.energy_edges[-1])
     k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
-    if k is not None:
-        use &= np.isfinite(k)
+    use = _usable(table, d, r, e, k)
     it = None if interaction is None else np.asarray(interaction).ravel()[use]
     d, r, e = d[use], r[use], e[use]
     k = None if k is None else k[use]
     degree = table.response.degree
     phi = Response.monomials(r, degree)
     shape = table.response.coefficients.shape
-
-    density = table.rows_for(e, k, it)  # the rows stay fixed while the map moves
+    acc = table.acceptance
+    l_max = 0 if acc is None else acc.l_max
+    _, lam, density = table.event_terms(r, e, k, it, l_max)  # the rows stay fixed while the map moves
+    norm_z = None if acc is None else acc.per_event(lam)
 
     def nll(c: np.ndarray) -> float:
         m = phi @ c.reshape(shape)
         m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-        return -float(np.mean(np.log(density(np.sum(d * m, axis=1)))))
+        value = -float(np.mean(np.log(density(np.einsum("ij,ij->i", d, m)))))
+        if norm_z is not None:
+            value += float(np.mean(np.log(norm_z(m))))
+        return value
 
     res = minimize(
         nll, table.response.coefficients.ravel(), method="Powell", options={"xtol": 1e-3, "ftol": 1e-6}
     )
     return Response(degree=degree, coefficients=np.asarray(res.x).reshape(shape))
+
+
+def fit_table_acceptance(
+    table: LikelihoodTable,
+    predicted: Any,
+    reference: Any,
+    energy: Any,
+    kappa: Any = None,
+    interaction: Any = None,
+    l_max: int = 4,
+    where: str = "predictions",
+) -> Acceptance:
+    """The reconstruction's detector-frame acceptance g(d), fitted with ``table`` held fixed.
+
+    Every event's row and the direction it is measured from (m̂(s) for tables with a response
+    map, s for a CC sub-table) are those a burst fit uses; see :mod:`edkeras.acceptance`.
+
+    Args:
+        table: the table (its sub-tables are used for events of their type).
+        predicted, reference: (N, 3) reconstructed and true (neutrino) directions; the
+            reference directions must span the sky (an isotropic calibration sample).
+        energy, kappa, interaction: per event, as :meth:`LikelihoodTable.pdf` takes them.
+        l_max: highest harmonic degree.
+        where: what to name in errors.
+
+    Raises:
+        AcceptanceError: too few events, or reference directions that do not span the sky.
+    """
+
+    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    e = np.asarray(energy, dtype=np.float64).ravel()
+    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
+    use = _usable(table, d, r, e, k)
+    it = None if interaction is None else np.asarray(interaction).ravel()[use]
+    d, r, e = d[use], r[use], e[use]
+    k = None if k is None else k[use]
+    n_coef = (int(l_max) + 1) ** 2 - 1
+    if len(d) < 10 * n_coef:
+        raise AcceptanceError(
+            f"{where}: an acceptance of degree {l_max} has {n_coef} coefficients and needs at least "
+            f"{10 * n_coef} events with known directions; received {len(d)}"
+        )
+    y = real_harmonics(r, l_max)
+    if np.linalg.matrix_rank(y.T @ y / len(y), tol=1e-3) < n_coef:
+        raise AcceptanceError(
+            f"{where}: the reference directions do not span the sky well enough for an acceptance of "
+            f"degree {l_max}; it needs events from many directions (an isotropic calibration sample)"
+        )
+    mapped, lam, _ = table.event_terms(r, e, k, it, l_max)
+    return fit_acceptance(d, mapped, lam, l_max)
+
+
+def with_acceptance(table: LikelihoodTable, acceptance: Acceptance | None) -> LikelihoodTable:
+    """``table`` and its sub-tables carrying ``acceptance`` (one g for all event classes)."""
+    comps = {k: replace(c, acceptance=acceptance) for k, c in table.components.items()}
+    return replace(table, acceptance=acceptance, components=comps)
 
 
 def with_response(table: LikelihoodTable, response: Response | None) -> LikelihoodTable:
@@ -1051,8 +1211,9 @@ def with_response(table: LikelihoodTable, response: Response | None) -> Likeliho
     67° without it, 14.8° without the CC events. (The well-trained v21 network points at
     10.6° with this rule.) A network whose directions prefer detector axes makes the
     normalisation ∫ g(d) f(d·m̂(s)) dΩ_d of the likelihood depend on s (measured for that
-    network: 0.38–1.02 for ES, ±2 % for CC, which 3,150 CC events multiply); a burst
-    likelihood with that term would make the fit robust to such reconstructions.
+    network: 0.38–1.02 for ES, ±2 % for CC, which 3,150 CC events multiply): tables with an
+    acceptance (``build_table(acceptance_degree=…)``, :mod:`edkeras.acceptance`) put that term
+    into the burst likelihood.
     """
     comps = {
         k: replace(c, response=None if k == "cc" else response) for k, c in table.components.items()
@@ -1220,6 +1381,9 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
         arrays["response_tables"] = np.asarray(
             ["all", *[k for k, c in table.components.items() if c.response is not None]], dtype=str
         )
+    if table.acceptance is not None:
+        arrays["acceptance_degree"] = np.asarray(table.acceptance.l_max)
+        arrays["acceptance_coefficients"] = table.acceptance.coefficients
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -1329,6 +1493,21 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
                 f"response_degree {deg} >= 1; received {coef.shape}"
             )
         response = Response(degree=deg, coefficients=coef)
+    acceptance = None
+    if ("acceptance_degree" in data) != ("acceptance_coefficients" in data):
+        raise TableError(
+            f"{where}: keys 'acceptance_degree' and 'acceptance_coefficients' go together; one is missing"
+        )
+    if "acceptance_degree" in data:
+        l_max = int(np.asarray(data["acceptance_degree"]))
+        a = np.asarray(data["acceptance_coefficients"], dtype=np.float64)
+        n_coef = (max(l_max, 0) + 1) ** 2 - 1
+        if l_max < 1 or a.shape != (n_coef,) or not np.all(np.isfinite(a)):
+            raise TableError(
+                f"{where}: key 'acceptance_coefficients' must be finite with shape ({n_coef},) for "
+                f"acceptance_degree {l_max} >= 1; received {a.shape}"
+            )
+        acceptance = Acceptance(l_max=l_max, coefficients=a)
     mapped_tables = [str(x) for x in data.get("response_tables", np.asarray(["all", "es", "cc"]))]
 
     def build(suffix: str, label: str) -> LikelihoodTable:
@@ -1357,6 +1536,7 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             params_3d=get("params_3d", suffix, None),
             interaction=label,
             response=response if label in mapped_tables else None,
+            acceptance=acceptance,
         )
 
     main = build("", "all")

@@ -580,7 +580,9 @@ def test_cli_response_map_default_and_options(tmp_path, capsys):
     errors = {}
     for degree in ("auto", "0"):
         tables = tmp_path / f"t{degree}.npz"
-        assert cli_main(["likelihood", str(cal), "--out", str(tables), "--response-degree", degree]) == 0
+        # the map alone (the acceptance has its own test in test_acceptance.py)
+        assert cli_main(["likelihood", str(cal), "--out", str(tables), "--response-degree", degree,
+                         "--acceptance-degree", "0"]) == 0
         out = capsys.readouterr().out
         assert ("response map of degree 1" in out) == (degree == "auto")
         assert cli_main(["point", str(burst), "--tables", str(tables), "--json", "--lattice", "768"]) == 0
@@ -618,3 +620,52 @@ def test_response_map_applies_to_es_tables_only_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.components["es"].response.coefficients, table.response.coefficients)
     cc = loaded.components["cc"].pdf_2d
     assert np.max(cc) / np.min(cc) < 1.6  # flat within KDE noise: no false forward peak
+
+
+# --------------------------------------------------------------------------- calibrated regions
+
+
+def test_region_thresholds_restore_the_coverage_of_a_misspecified_likelihood(tmp_path, capsys):
+    """Events scattered with κ = 4 and fitted with a table of κ = 16: the likelihood is four
+    times too sharp, and Wilks' regions hold the truth far less often than they say.
+    Thresholds calibrated on bursts at some supernova directions (the CL quantiles of ΔlnL at
+    the truth) give regions that hold it at their level on bursts from other directions."""
+    table = _vmf_table(16.0)
+    make = _generative(kappa_e=1e4, kappa_r=4.0)  # prediction ~ vMF(ν, ≈4)
+    rng = np.random.default_rng(11)
+    opts = {"n_lattice": 768, "n_starts": 1, "n_local": 300}
+    cal_dirs = vmf.sample(Z, 0.0, 8, rng)
+    test_dirs = vmf.sample(Z, 0.0, 8, rng)
+    cal = P.pointing_resolution(None, table, 100, 120, rng, method="direct", generator=make, directions=cal_dirs, **opts)
+    assert cal.approximation == P.WILKS_2DOF and len(cal.delta_at_truth) == 120
+    # Wilks coverage measured 0.13–0.30 / 0.25–0.45 (three seeds, 60 bursts)
+    assert cal.coverage[0.68] < 0.4 and cal.coverage[0.9] < 0.55
+    thresholds = P.region_thresholds(cal)
+    # about the 4× mis-scaling of ΔlnL: 1.14 → ~4.6, 2.3 → ~9 (measured 4.1–5.9 and 8.9–11)
+    assert 3.0 < thresholds[0.68] < 7.0 and 6.0 < thresholds[0.9] < 14.0
+    held = P.pointing_resolution(
+        None, table, 100, 120, rng, method="direct", generator=make, directions=test_dirs,
+        region_thresholds=thresholds, **opts,
+    )
+    assert held.approximation == P.CALIBRATED
+    # σ ≈ 6 % (68 %) and 4 % (90 %): the calibration quantile's and the held-out count's
+    assert 0.52 < held.coverage[0.68] < 0.84 and 0.78 < held.coverage[0.9] < 0.99
+    assert held.region_radius_median[0.68] > 1.5 * cal.region_radius_median[0.68]
+    # the held-out coverage without refitting equals the refitted count
+    assert held.coverage_with(thresholds) == pytest.approx(held.coverage)
+    # never below Wilks; too few bursts and bad levels are errors
+    assert P.region_thresholds(np.zeros(20))[0.68] == pytest.approx(P.delta_log_likelihood(0.68))
+    with pytest.raises(P.PointingError, match="at least 10 calibration bursts"):
+        P.region_thresholds(np.ones(5))
+    with pytest.raises(P.PointingError, match="must be a positive"):
+        P.fit_burst(vmf.sample(Z, 4.0, 50, rng), np.full(50, 20.0), table, region_thresholds={0.68: -1.0}, **opts)
+    # the CLI takes the thresholds
+    burst = _synthetic_file(tmp_path / "b.npz", 100, Z, rng, "burst")
+    tpath = L.save_table(table, tmp_path / "t.npz")
+    args = ["point", str(burst), "--tables", str(tpath), "--json", "--lattice", "768"]
+    assert cli_main([*args, "--region-threshold", f"0.68={thresholds[0.68]}", "--region-threshold", "0.95=20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["approximation"] == P.CALIBRATED and set(out["region_radius_deg"]) == {"0.68", "0.95"}
+    assert "truth_in_95" in out
+    assert cli_main([*args, "--region-threshold", "68=4"]) == 1
+    assert "--region-threshold must be CL=DELTA" in capsys.readouterr().err

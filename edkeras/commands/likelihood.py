@@ -84,6 +84,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "needs >= 80 ES events from many directions), 2 (>= 180), 3 (>= 320), 0 (none: cos θ from the "
         "reference itself, as the earlier tables); default auto: 1 when the input allows it, else 0 with a note",
     )
+    parser.add_argument(
+        "--acceptance-degree",
+        default="auto",
+        metavar="L",
+        help="highest spherical-harmonic degree of the reconstruction's detector-frame acceptance g(d), "
+        "so that the burst likelihood carries its normalisation Z(s) and the fit is not drawn to the "
+        "directions the reconstruction prefers anyway: 1-4 (4 needs >= 240 events from many directions), "
+        "0 (none, as the earlier tables); default auto: 4 when the input allows it, else 0 with a note",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
 
 
@@ -98,6 +107,20 @@ def _response_degree(value: str) -> int:
         degree = -1
     if not 0 <= degree <= 3:
         raise InputError(f"--response-degree must be auto, 0, 1, 2 or 3; received {value!r}")
+    return degree
+
+
+def _acceptance_degree(value: str) -> int:
+    from edkeras.errors import InputError
+
+    if value == "auto":
+        return 4
+    try:
+        degree = int(value)
+    except ValueError:
+        degree = -1
+    if not 0 <= degree <= 4:
+        raise InputError(f"--acceptance-degree must be auto, 0, 1, 2, 3 or 4; received {value!r}")
     return degree
 
 
@@ -124,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edkeras.io.predictions import load_predictions
-    from edkeras.likelihood import ResponseMapError, build_table, compare_methods, save_table
+    from edkeras.likelihood import AcceptanceError, ResponseMapError, build_table, compare_methods, save_table
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -148,15 +171,20 @@ def run(args: argparse.Namespace) -> int:
         "min_events": args.min_events,
         "per_interaction": not args.no_per_interaction,
         "response_degree": _response_degree(args.response_degree),
+        "acceptance_degree": _acceptance_degree(args.acceptance_degree),
     }
-    try:
-        table = build_table(parts, **options)
-    except ResponseMapError as e:
-        if args.response_degree != "auto":
-            raise
-        print(f"edkeras likelihood: note: no response map ({e})", file=sys.stderr)
-        options["response_degree"] = 0
-        table = build_table(parts, **options)
+    # "auto" falls back to plain tables, with a note, where the input cannot carry a map or an
+    # acceptance (one supernova direction, too few events); an explicit degree is an error then
+    table = None
+    while table is None:
+        try:
+            table = build_table(parts, **options)
+        except (ResponseMapError, AcceptanceError) as e:
+            key, what = ("acceptance", "acceptance") if isinstance(e, AcceptanceError) else ("response", "response map")
+            if getattr(args, f"{key}_degree") != "auto" or not options[f"{key}_degree"]:
+                raise
+            print(f"edkeras likelihood: note: no {what} ({e})", file=sys.stderr)
+            options[f"{key}_degree"] = 0
     save_table(table, out, overwrite=args.force)
     comps = ", ".join(["all", *table.components]) if table.components else "all"
     print(
@@ -164,11 +192,12 @@ def run(args: argparse.Namespace) -> int:
         f"({int(table.n_events_per_bin.sum())} events), tables: {comps}"
         + (f", {args.kappa_bins} kappa bins" if args.kappa_bins else "")
         + (f", response map of degree {table.response.degree}" if table.response is not None else "")
+        + (f", acceptance of degree {table.acceptance.l_max}" if table.acceptance is not None else "")
     )
     if args.validate:
         held = load_predictions(args.validate)
         _check_split(held, args.allow_test)
-        opts = {k: v for k, v in options.items() if k != "method"}
+        opts = {k: v for k, v in options.items() if k not in ("method", "acceptance_degree")}
         scores = compare_methods(parts, held, **opts)
         print(f"held-out check on {args.validate} ({next(iter(scores.values()))['n']} events):")
         for m, s in scores.items():

@@ -36,6 +36,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lattice", type=int, default=3072, help="points of the coarse sky scan (default 3072)"
     )
+    parser.add_argument(
+        "--region-threshold",
+        action="append",
+        default=[],
+        metavar="CL=DELTA",
+        help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.region_thresholds; "
+        "the pointing notebook prints them), e.g. --region-threshold 0.68=6.1 --region-threshold 0.9=14; "
+        "default: Wilks' theorem, -ln(1 - CL)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--skymap", metavar="PNG", help="write a Mollweide sky map")
 
@@ -58,6 +67,24 @@ def _tables(args: argparse.Namespace) -> tuple[object, str]:
             )
         return {"es": main.component("es"), "cc": main.component("cc")}, "ES and CC sub-tables"
     return main.component("all"), "one table"
+
+
+def _thresholds(items: list[str]) -> dict[float, float]:
+    from edkeras.errors import InputError
+
+    out: dict[float, float] = {}
+    for item in items:
+        cl, sep, value = item.partition("=")
+        try:
+            level, delta = float(cl), float(value)
+        except ValueError:
+            level = delta = float("nan")
+        if not sep or not 0.0 < level < 1.0 or not delta > 0.0:
+            raise InputError(
+                f"--region-threshold must be CL=DELTA with 0 < CL < 1 and DELTA > 0 (e.g. 0.68=6.1); received {item!r}"
+            )
+        out[level] = delta
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             weights = classification_weights(
                 len(pred), mode="mixed", es_fraction=frac, es_probability=pred.es_probability
             )
+    thresholds = _thresholds(args.region_threshold)
     fit = fit_burst(
         pred.predictions,
         pred.energies,
@@ -106,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         kappa=None if args.no_kappa else pred.kappa,
         weights=weights,
         n_lattice=args.lattice,
+        **({"region_thresholds": thresholds} if thresholds else {}),
     )
     summary = fit.summary()
     summary.update({"predictions": str(args.predictions), "tables": how, "mode": mode})
@@ -116,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
             truth = nu[0]
             summary["true_direction"] = [float(x) for x in truth]
             summary["error_deg"] = fit.angle_to_deg(truth)
-            summary["truth_in_68"] = fit.contains(truth, 0.68)
-            summary["truth_in_90"] = fit.contains(truth, 0.90)
+            for cl in fit.delta_log_likelihood:
+                summary[f"truth_in_{round(100 * cl):d}"] = fit.contains(truth, cl)
     if args.skymap:
         from edkeras.plots.sky import skymap_figure
 
@@ -134,12 +163,14 @@ def run(args: argparse.Namespace) -> int:
             f"theta = {summary['theta_deg']:.2f} deg, phi = {summary['phi_deg']:.2f} deg"
         )
         print(
-            f"  68 % region radius {fit.region_radius_deg[0.68]:.2f} deg, 90 % {fit.region_radius_deg[0.9]:.2f} deg "
-            f"({fit.approximation})"
+            "  "
+            + ", ".join(f"{100 * cl:g} % region radius {r:.2f} deg" for cl, r in fit.region_radius_deg.items())
+            + f" ({fit.approximation})"
         )
         if truth is not None:
-            print(
-                f"  true direction {summary['error_deg']:.2f} deg away (inside 68 %: {summary['truth_in_68']})"
+            inside = ", ".join(
+                f"inside {100 * cl:g} %: {summary[f'truth_in_{round(100 * cl):d}']}" for cl in fit.delta_log_likelihood
             )
+            print(f"  true direction {summary['error_deg']:.2f} deg away ({inside})")
         print(f"  fit took {fit.seconds:.2f} s")
     return 0

@@ -3,7 +3,7 @@
 * :func:`skymap_figure` — Mollweide map of a burst fit's likelihood in the detector
   frame (longitude = atan2(y, x), latitude = arcsin z), with the fitted direction, the
   68 % / 90 % regions (cones of the same solid angle) and the true direction when known,
-  and a zoom on the fit with the Wilks contours.
+  and a zoom on the fit with the 68 % / 90 % contours (Wilks, or calibrated thresholds).
 * :func:`table_bins_figure` — every energy bin of a likelihood table: the data
   (histogram of cos θ, shown against θ) over the fitted row.
 
@@ -83,7 +83,7 @@ def skymap_figure(
     The whole-sky panel colours the coarse-scan lattice by √(2 ΔlnL) (about the number of
     "sigmas" from the best fit; clipped at its 95th percentile). The zoom panel shows
     ΔlnL on the local lattice around the fit in degrees (azimuthal-equidistant offsets),
-    with the 68 % and 90 % Wilks contours.
+    with the 68 % and 90 % contours (Wilks' or the fit's calibrated thresholds).
 
     Args:
         fit: a :class:`edkeras.pointing.BurstFit`.
@@ -158,7 +158,8 @@ def skymap_figure(
         zx.set_aspect("equal")
         zx.set_xlabel("offset from fit (deg)")
         zx.set_ylabel("offset from fit (deg)")
-        zx.set_title("zoom: 68 % and 90 % contours (Wilks, 2 dof)", fontsize=9)
+        how = "calibrated ΔlnL" if fit.approximation.startswith("calibrated") else "Wilks, 2 dof"
+        zx.set_title(f"zoom: 68 % and 90 % contours ({how})", fontsize=9)
     fig.suptitle(
         title or f"Burst of {fit.n_events} events: 68 % radius {fit.region_radius_deg.get(0.68, np.nan):.2f}°"
     )
