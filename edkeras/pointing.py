@@ -77,6 +77,12 @@ CALIBRATED = "calibrated on simulated bursts: region ln L_max - ln L <= the CL q
 _START_MARGIN = 25.0
 """Lattice maxima more than this below the best in ln L are not refined."""
 
+SECONDARY_MIN_DEG = 60.0
+"""A second local maximum is reported when it lies at least this far from the best fit …"""
+
+SECONDARY_MAX_DELTA = 25.0
+"""… and at most this far below it in ln L (a lower one is no competing solution)."""
+
 DEFAULT_LATTICE = 3072
 """Coarse-scan points (HEALPix nside 16; spacing ≈ 3.7°)."""
 
@@ -443,6 +449,9 @@ class BurstFit:
         n_events: events in the burst.
         seconds: time the fit took.
         loglike: the burst likelihood (callable on directions).
+        secondary_direction: the best local maximum at least 60° from ``direction`` and at
+            most 25 below it in ln L (a flipped solution), or None.
+        secondary_delta: ln L_max − ln L at it (small: the burst cannot tell the two apart).
     """
 
     direction: np.ndarray
@@ -459,6 +468,8 @@ class BurstFit:
     n_events: int
     seconds: float
     loglike: BurstLikelihood | None = field(default=None, repr=False)
+    secondary_direction: np.ndarray | None = None
+    secondary_delta: float | None = None
 
     def angle_to_deg(self, direction: Any) -> float:
         """Angle between the fitted and a given direction, degrees."""
@@ -491,6 +502,13 @@ class BurstFit:
             "approximation": self.approximation,
             "lattice": self.lattice_kind,
             "fit_seconds": float(self.seconds),
+            "secondary": None
+            if self.secondary_direction is None
+            else {
+                "direction": [float(v) for v in self.secondary_direction],
+                "angle_deg": self.angle_to_deg(self.secondary_direction),
+                "delta_log_likelihood": float(self.secondary_delta),
+            },
         }
 
 
@@ -584,6 +602,7 @@ def fit_burst(
         d, ll = _refine(loglike, s, 0.5 * spacing)
         if ll > best_exact:
             best_dir, best_exact = d, ll
+    secondary, secondary_delta = _secondary(loglike, lattice, lmap, best_dir, best_exact, spacing)
     # Map the regions on a local lattice (fast evaluation, like the scan); grow the cap until
     # the largest region fits inside, shrink it once if the region is much smaller.
     if region_thresholds:
@@ -636,7 +655,30 @@ def fit_burst(
         n_events=len(loglike),
         seconds=time.perf_counter() - t0,
         loglike=loglike,
+        secondary_direction=secondary,
+        secondary_delta=secondary_delta,
     )
+
+
+def _secondary(
+    loglike: BurstLikelihood, lattice: np.ndarray, lmap: np.ndarray, best: np.ndarray, best_ll: float, spacing: float
+) -> tuple[np.ndarray | None, float | None]:
+    """The best local maximum at least SECONDARY_MIN_DEG from ``best``, and ln L_max − ln L there.
+
+    Flipped electrons give a burst likelihood a second peak on the far side of the sky (for
+    the classical reconstruction near the antipode of m̂(s)); a telescope needs to know when
+    it is nearly as high as the first. The best lattice point that far away is refined; a
+    search that climbs back towards the main peak means there is no second maximum, and one
+    more than SECONDARY_MAX_DELTA below the best is not a competitor (None for both).
+    """
+    far = _angles(lattice, best) > np.radians(SECONDARY_MIN_DEG)
+    if not far.any():
+        return None, None
+    j = np.flatnonzero(far)[int(np.argmax(lmap[far]))]
+    d, ll = _refine(loglike, lattice[j], 0.5 * spacing)
+    if _angles(d[None], best)[0] <= np.radians(SECONDARY_MIN_DEG) or not 0.0 < best_ll - ll <= SECONDARY_MAX_DELTA:
+        return None, None
+    return d, float(best_ll - ll)
 
 
 # --------------------------------------------------------------------------- burst resolution
@@ -806,6 +848,8 @@ class ResolutionResult:
         delta_at_truth: (n_bursts,) ln L_max − ln L at the true direction (what
             :func:`region_thresholds` calibrates on).
         approximation: how the regions were made (Wilks or calibrated thresholds).
+        secondary_delta: (n_bursts,) ln L_max − ln L at the burst's second local maximum
+            ≥ 60° away (:attr:`BurstFit.secondary_delta`), NaN where it has none.
     """
 
     n_events: int
@@ -819,6 +863,11 @@ class ResolutionResult:
     seconds_per_fit: float
     delta_at_truth: np.ndarray = field(default_factory=lambda: np.zeros(0))
     approximation: str = WILKS_2DOF
+    secondary_delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def competing_share(self, delta: float) -> float:
+        """Share of bursts with a second local maximum ≥ 60° away at most ``delta`` below the best."""
+        return float(np.mean(np.nan_to_num(self.secondary_delta, nan=np.inf) <= delta))
 
     def coverage_with(self, thresholds: Mapping[float, float]) -> dict[float, float]:
         """{CL: share of these bursts whose region with ΔlnL ``thresholds[CL]`` holds the truth}.
@@ -990,6 +1039,7 @@ def pointing_resolution(
         levels = tuple(float(cl) for cl in fit_options["region_thresholds"])
     errors = np.empty(n_bursts)
     delta = np.empty(n_bursts)
+    second = np.full(n_bursts, np.nan)
     covered = {float(cl): np.zeros(n_bursts, dtype=bool) for cl in levels}
     radii = {float(cl): np.empty(n_bursts) for cl in levels}
     seconds = 0.0
@@ -1030,6 +1080,8 @@ def pointing_resolution(
         seconds += fit.seconds
         errors[b] = fit.angle_to_deg(truth)
         delta[b] = fit.delta_at(truth)
+        if fit.secondary_delta is not None:
+            second[b] = fit.secondary_delta
         for cl in covered:
             covered[cl][b] = fit.contains(truth, cl)
             radii[cl][b] = fit.region_radius_deg[cl]
@@ -1047,6 +1099,7 @@ def pointing_resolution(
         seconds_per_fit=seconds / max(n_bursts, 1),
         delta_at_truth=delta,
         approximation=CALIBRATED if fit_options.get("region_thresholds") else WILKS_2DOF,
+        secondary_delta=second,
     )
 
 

@@ -172,5 +172,12 @@ def run(args: argparse.Namespace) -> int:
                 f"inside {100 * cl:g} %: {summary[f'truth_in_{round(100 * cl):d}']}" for cl in fit.delta_log_likelihood
             )
             print(f"  true direction {summary['error_deg']:.2f} deg away ({inside})")
+        if fit.secondary_direction is not None:
+            sec = summary["secondary"]
+            inside = [f"{100 * cl:g} %" for cl, v in fit.delta_log_likelihood.items() if sec["delta_log_likelihood"] <= v]
+            print(
+                f"  second local maximum {sec['angle_deg']:.1f} deg away, ln L lower by {sec['delta_log_likelihood']:.2f}"
+                + (f" (within the {' and '.join(inside)} threshold: the burst does not exclude it)" if inside else "")
+            )
         print(f"  fit took {fit.seconds:.2f} s")
     return 0
