@@ -10,7 +10,10 @@ DUNE's analysis,
 with one table P_i per event class (ES, CC) and per-event weights w_ei: the expected
 fractions f_i (DUNE), combined with a classifier's ES probability when there is one, or
 a one-hot choice from the true interaction ("perfect classification"). With one table
-the inner sum has a single term.
+the inner sum has a single term. Tables with a detector-response map measure cos θ_e from
+m̂(n̂) instead of n̂, and tables with an acceptance divide each P_i by its normalisation
+Z_i(n̂) (:mod:`edkeras.acceptance`): the likelihood of the reconstructed directions,
+not only of their angles.
 
 The maximum is found by a coarse scan over the whole sky (HEALPix pixel centres when
 ``healpy`` is installed, else a Fibonacci lattice of about as many points — the default,
@@ -19,7 +22,11 @@ the best few lattice points. Confidence regions come from Wilks' theorem with 2 
 of freedom: the region {n̂ : ln L_max − ln L(n̂) ≤ −ln(1 − CL)} (ΔlnL = 1.139 at 68 %,
 2.303 at 90 %), mapped on a fine local lattice around the best fit; its size is quoted
 as the radius of the cone of equal solid angle. The tests check that these regions
-cover the truth at the stated rate for correctly-modelled bursts.
+cover the truth at the stated rate for correctly-modelled bursts. For reconstructions the
+tables are only approximately the events' density and Wilks' regions come out too small;
+thresholds calibrated on simulated bursts (:func:`region_thresholds`) replace them. A
+second local maximum at least 60° away and within 25 in ln L — the flipped solution of
+backwards-reconstructed electrons — is reported with the fit.
 
 "Pointing resolution" is the angle holding 68 % of bursts around the true direction
 (:func:`pointing_resolution`), as in DUNE's papers. Bursts are drawn from a large sample
