@@ -1068,12 +1068,20 @@ def build_table(
     return table
 
 
-def _usable(table: LikelihoodTable, d: np.ndarray, r: np.ndarray, e: np.ndarray, k: np.ndarray | None) -> np.ndarray:
+def _calibration_events(
+    table: LikelihoodTable, predicted: Any, reference: Any, energy: Any, kappa: Any, interaction: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(d, s, E, κ, interaction) of the calibration events a table can use: finite, inside its energy range."""
+    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    e = np.asarray(energy, dtype=np.float64).ravel()
+    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
     use = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1) & np.isfinite(e)
     use &= (e >= table.energy_edges[0]) & (e < table.energy_edges[-1])
     if k is not None:
         use &= np.isfinite(k)
-    return use
+    it = None if interaction is None else np.asarray(interaction).ravel()[use]
+    return d[use], r[use], e[use], None if k is None else k[use], it
 
 
 def refine_response(
@@ -1107,17 +1115,9 @@ def refine_response(
     """
     from scipy.optimize import minimize
 
-
     if table.response is None:
         raise TableError("refine_response: the table carries no response map to refine")
-    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
-    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
-    e = np.asarray(energy, dtype=np.float64).ravel()
-    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
-    use = _usable(table, d, r, e, k)
-    it = None if interaction is None else np.asarray(interaction).ravel()[use]
-    d, r, e = d[use], r[use], e[use]
-    k = None if k is None else k[use]
+    d, r, e, k, it = _calibration_events(table, predicted, reference, energy, kappa, interaction)
     degree = table.response.degree
     phi = Response.monomials(r, degree)
     shape = table.response.coefficients.shape
@@ -1166,15 +1166,7 @@ def fit_table_acceptance(
     Raises:
         AcceptanceError: too few events, or reference directions that do not span the sky.
     """
-
-    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
-    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
-    e = np.asarray(energy, dtype=np.float64).ravel()
-    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
-    use = _usable(table, d, r, e, k)
-    it = None if interaction is None else np.asarray(interaction).ravel()[use]
-    d, r, e = d[use], r[use], e[use]
-    k = None if k is None else k[use]
+    d, r, e, k, it = _calibration_events(table, predicted, reference, energy, kappa, interaction)
     n_coef = (int(l_max) + 1) ** 2 - 1
     if len(d) < 10 * n_coef:
         raise AcceptanceError(

@@ -96,31 +96,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite --out")
 
 
-def _response_degree(value: str) -> int:
+def _degree(value: str, option: str, auto: int, highest: int) -> int:
+    """A ``--…-degree`` value: ``auto`` or an integer 0 … ``highest``."""
     from edkeras.errors import InputError
 
     if value == "auto":
-        return 1
+        return auto
     try:
         degree = int(value)
     except ValueError:
         degree = -1
-    if not 0 <= degree <= 3:
-        raise InputError(f"--response-degree must be auto, 0, 1, 2 or 3; received {value!r}")
-    return degree
-
-
-def _acceptance_degree(value: str) -> int:
-    from edkeras.errors import InputError
-
-    if value == "auto":
-        return 4
-    try:
-        degree = int(value)
-    except ValueError:
-        degree = -1
-    if not 0 <= degree <= 4:
-        raise InputError(f"--acceptance-degree must be auto, 0, 1, 2, 3 or 4; received {value!r}")
+    if not 0 <= degree <= highest:
+        allowed = ", ".join(str(i) for i in range(highest)) + f" or {highest}"
+        raise InputError(f"--{option} must be auto, {allowed}; received {value!r}")
     return degree
 
 
@@ -170,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
         "floor": args.floor,
         "min_events": args.min_events,
         "per_interaction": not args.no_per_interaction,
-        "response_degree": _response_degree(args.response_degree),
-        "acceptance_degree": _acceptance_degree(args.acceptance_degree),
+        "response_degree": _degree(args.response_degree, "response-degree", auto=1, highest=3),
+        "acceptance_degree": _degree(args.acceptance_degree, "acceptance-degree", auto=4, highest=4),
     }
     # "auto" falls back to plain tables, with a note, where the input cannot carry a map or an
     # acceptance (one supernova direction, too few events); an explicit degree is an error then
