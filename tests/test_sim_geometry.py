@@ -19,10 +19,13 @@ import pytest
 
 from edkeras.data.augment import MIRRORS, mirror_event
 from edkeras.geometry import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector, project_direction
-from edkeras.sim import SimConfig, TransportConfig, simulate_block
+from edkeras.sim import ReadoutConfig, SimConfig, TransportConfig, simulate_block
 from edkeras.sim.readout import Charges, mirror_charges, read_out
 
 TOL_ADC = 0.01
+
+# Noise TPs are random positions, not part of the mirrored 3-D charge: off for the mirror proofs.
+QUIET = ReadoutConfig(noise_tp_rate_induction=0.0, noise_tp_rate_collection=0.0)
 
 STRAIGHT = TransportConfig(
     multiple_scattering=False, single_scatter_tail=False, bremsstrahlung=False, delta_rays=False,
@@ -32,7 +35,7 @@ STRAIGHT = TransportConfig(
 
 @pytest.fixture(scope="module")
 def mixed_block():
-    cfg = SimConfig(block_size=48)
+    cfg = SimConfig(block_size=48, readout=QUIET)
     batch, det = simulate_block(48, cfg, np.random.default_rng(11))
     return cfg, batch, det
 
@@ -109,8 +112,8 @@ def _straight_block(direction, energy=10.0, n=6, seed=0, **kw):
 
 @pytest.mark.parametrize("direction", [(0.5, 0.4, 0.77), (-0.3, -0.3, 0.9), (0.45, 0.15, -0.88), (0.25, 0.05, 0.97)])
 def test_straight_track_slope_matches_wire_projection(direction):
-    """Each channel's charge-weighted time centre (the mid-point of the two induction
-    lobes, or of the collection pulse) lies on the projected track: fit time against wire
+    """Each channel's time centre (the charge-weighted centre of the collection pulse, the
+    mid-point of the lit span of the two induction lobes) lies on the projected track: fit time against wire
     coordinate and compare the slope with d_x / (d·e_p). Tolerance 2° (diffusion sharing
     charge with the neighbouring wire biases the end channels a little)."""
     batch, _det = _straight_block(direction, energy=20.0)
@@ -126,12 +129,22 @@ def test_straight_track_slope_matches_wire_projection(direction):
             col_sum = img[i].sum(axis=0)
             hit = col_sum > 0.02 * col_sum.max()
             assert hit.sum() >= 6  # a track over several wires (fewer: the end wires dominate)
-            t_centre = (img[i] * x_cm[:, None]).sum(axis=0)[hit] / col_sum[hit]
+            if p == "X":
+                t_centre = (img[i] * x_cm[:, None]).sum(axis=0)[hit] / col_sum[hit]
+            else:  # the mid-point of the channel's lit span: a pentagon's peak sits in one lobe
+                lit = img[i] > 0
+                first = np.argmax(lit, axis=0)
+                last = n_t - 1 - np.argmax(lit[::-1], axis=0)
+                t_centre = (0.5 * (x_cm[first] + x_cm[last]))[hit]
             slope = np.polyfit(w_cm[hit], t_centre, 1, w=np.sqrt(col_sum[hit]))[0]
             got = np.degrees(np.arctan(slope))
             delta = abs(got - expect) % 180.0
             delta = min(delta, 180.0 - delta)
-            assert delta < 2.0, f"plane {p}: image line at {got:.1f}°, projection predicts {expect:.1f}°"
+            # induction: 6° (a channel's time is known only to the extent of its TP, ~9 ticks
+            # over both lobes; measured up to 5.0° on V; the waveform-level images of the
+            # earlier simulator met 2°). A wrong wire angle or sign is off by tens of degrees.
+            tol = 2.0 if p == "X" else 6.0
+            assert delta < tol, f"plane {p}: image line at {got:.1f}°, projection predicts {expect:.1f}°"
 
 
 def test_window_is_centred_on_the_charge_and_holds_the_vertex():
@@ -195,7 +208,7 @@ def test_draw_event_arrows_follow_the_projection():
 def test_image_shape_and_odd_windows():
     batch, _ = _straight_block((0.5, 0.4, 0.77), n=2, image_shape=(65, 17))
     assert batch.U.shape == (2, 65, 17)
-    cfg = dataclasses.replace(SimConfig(), image_shape=(65, 17), block_size=8)
+    cfg = dataclasses.replace(SimConfig(readout=QUIET), image_shape=(65, 17), block_size=8)
     b2, det = simulate_block(8, cfg, np.random.default_rng(1))
     images, _origin = read_out(det.charges, 8, cfg)
     m, _mo = read_out(mirror_charges(det.charges, True, False, True), 8, cfg)

@@ -21,6 +21,7 @@ Tolerances (and why):
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -28,7 +29,7 @@ import pytest
 
 from edkeras.cli import main as cli_main
 from edkeras.sim import SimConfig, TransportConfig, simulate, simulate_block, simulate_to_file
-from edkeras.sim.config import ReadoutConfig
+from edkeras.sim.config import BackgroundConfig, ReadoutConfig
 from edkeras.sim.interactions import (
     CC_LEVELS,
     cc_angle_cos,
@@ -193,16 +194,31 @@ def test_blips_exist_and_induction_shows_two_lobes(es_real_like):
     assert 0.08 <= p_x <= 0.6
     assert (stats["U"]["other_clusters"] >= 1).mean() > p_x
     assert np.nanmean(stats["U"]["main_share"]) < 0.95
-    # induction: more pulses than hit channels; collection: about one per channel
-    for p, lo, hi in (("U", 1.3, 3.0), ("X", 0.9, 1.3)):
+    # about one run of lit pixels per hit channel on every plane: the induction TP maker
+    # bridges the zero crossing between the two lobes (real images: 1.12 U, 1.24 V, 1.17 X)
+    for p, lo, hi in (("U", 1.0, 1.6), ("X", 0.9, 1.3)):
         pl = find_pulses(batch.images[p])
         per_channel = len(pl.adc) / len(set(zip(pl.event.tolist(), pl.channel.tolist())))
         assert lo <= per_channel <= hi, (p, per_channel)
     # without photons there are no blip clusters on X
+    # (nor ³⁹Ar decays, nor noise TPs)
+    quiet = ReadoutConfig(noise_tp_rate_induction=0.0, noise_tp_rate_collection=0.0)
     cfg = SimConfig(channel="es", mean_energy_mev=20.0, image_shape=(256, 64), block_size=100,
-                    transport=TransportConfig(photons=False))
+                    transport=TransportConfig(photons=False), background=BackgroundConfig(ar39_bq_per_kg=0.0),
+                    readout=quiet)
     b2, _ = simulate_block(100, cfg, np.random.default_rng(6))
     assert (tp_statistics(b2.images)["X"]["other_clusters"] >= 1).mean() < 0.03
+    # ³⁹Ar alone: activity × ρ × drift length × window time × area = 1 Bq/kg × 1.396e-3 kg/cm³
+    # × 359.4 cm × 128 µs × (30.7 cm of X wires × 600 cm) ≈ 1.2 decays per X window here;
+    # the softer betas stay below threshold. Single-wire groups count (the pipeline's
+    # clusters need two TPs, so tp_statistics misses most of them).
+    from edkeras.analysis.compare import image_statistics
+
+    assert image_statistics(b2.images["X"])["other_clusters"].mean() < 0.05
+    cfg = replace(cfg, background=BackgroundConfig(ar39_bq_per_kg=1.0))
+    b3, _ = simulate_block(100, cfg, np.random.default_rng(6))
+    groups = image_statistics(b3.images["X"])["other_clusters"].mean()
+    assert 0.2 <= groups <= 1.2, groups
 
 
 def _datasets(path) -> dict:
@@ -246,7 +262,9 @@ def test_noise_and_config_errors():
     clean = simulate(16, seed=1, config=SimConfig(channel="es", block_size=16))
     np.testing.assert_array_equal(noisy.direction, clean.direction)  # noise has its own stream
     assert not np.array_equal(noisy.X, clean.X)
-    assert (noisy.X >= 0).all() and ((noisy.X == 0) | (noisy.X >= 60)).all()
+    # a pixel is a sample of a TP's pentagon scaled to its integral: close to the threshold
+    # at the lowest (real X images: 58.7 ADC at a 60 ADC threshold)
+    assert (noisy.X >= 0).all() and ((noisy.X == 0) | (noisy.X >= 0.8 * 60)).all()
     from edkeras.config import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="es_fraction"):

@@ -32,10 +32,10 @@ canonical-frame images of DESIGN.md §3:
    ``w_U`` on the electron's side. The fitted table is stored in the output and can be
    saved and reused on data without back-tracking (``--geometry-table``).
 6. **Images**: a window of real consecutive wires × ticks centred on the matched cluster's
-   charge-weighted centre; every TP in the window is drawn as a "pentagon" pulse (flat
-   threshold base, linear rise to the peak sample and fall back; see
-   :func:`pulse_samples`) scaled so that its pixel sum equals its ``adc_integral``; rows
-   are flipped where ticks run against +x, columns where channels run against ``w_p``.
+   charge-weighted centre; every TP in the window is drawn as a "pentagon" pulse by
+   :mod:`edkeras.io.tpimage` (the code that draws simulated events too), so that its pixel
+   sum equals its ``adc_integral``; rows are flipped where ticks run against +x, columns
+   where channels run against ``w_p``.
 7. **Reconstructed energy**: the X image's ADC sum divided by the collection plane's
    ADC/MeV, measured from the file (slope through 0 of Σadc of the electron's TPs against
    its deposited energy, per plane) or taken from the geometry table or from
@@ -63,6 +63,7 @@ import numpy as np
 from edkeras.errors import InputError
 from edkeras.geometry import ALPHA_DEG, PITCH, PLANES, Geometry
 from edkeras.io.eventfile import EventBatch, EventFileWriter
+from edkeras.io.tpimage import MIN_SOT, THRESHOLD_ADC, draw_tps, pulse_samples
 
 __all__ = [
     "CHANNELS_PER_APA",
@@ -100,8 +101,6 @@ INDUCTION_WIRES = 800
 X_FACES: tuple[tuple[int, int], tuple[int, int]] = ((1600, 2080), (2080, 2560))
 """Local channel ranges [first, last + 1) of the two X faces."""
 
-THRESHOLD_ADC: dict[str, float] = {"U": 70.0, "V": 70.0, "X": 60.0}
-"""TP-maker thresholds per readout plane (REAL_TP_STATS.md): the base of the pentagon pulse."""
 
 DEFAULT_ADC_PER_MEV: dict[str, float] = {"U": 677.0, "V": 564.0, "X": 3996.0}
 """ADC per MeV per readout plane, used when neither the file nor a table gives a measurement.
@@ -169,7 +168,7 @@ class TPStreamOptions:
         max_geometry_points: simides used per file for the geometry fit (evenly subsampled).
     """
 
-    min_sot: int = 2
+    min_sot: int = MIN_SOT
     max_channel_gap: int = 2
     max_time_gap: int = 3
     min_cluster_tps: int = 2
@@ -754,76 +753,6 @@ def cluster_tps(
     lab_sorted = np.where(good, rank[comp], -1)
     labels[order] = lab_sorted
     return labels
-
-
-def pulse_samples(
-    sot: np.ndarray, stp: np.ndarray, peak: np.ndarray, integral: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw TPs as "pentagon" pulses whose sample sum equals ``adc_integral``.
-
-    The pentagon has a flat base at ``threshold``, rises linearly to ``adc_peak`` at sample
-    ``samples_to_peak`` and falls linearly back to ``threshold`` at the end of the pulse
-    (vertices (0, 0), (0, thr), (stp + ½, peak), (sot, thr), (sot, 0)); sample k takes the
-    value at its centre k + ½, and the samples are then scaled to sum to the integral
-    (so pixel sums equal ADC sums exactly). A one-sample pulse is a single value.
-
-    Args:
-        sot, stp, peak, integral: per-TP samples over threshold, samples to peak, peak ADC,
-            ADC integral.
-        threshold: base of the pentagon, ADC.
-
-    Returns:
-        ``(owner, k, value)``: for every sample, the TP it belongs to, its index in the pulse
-        (0 = first tick) and its ADC value.
-    """
-    sot = np.maximum(np.asarray(sot, dtype=np.int64), 1)
-    n = sot.size
-    owner = np.repeat(np.arange(n), sot)
-    first = np.cumsum(sot) - sot
-    k = np.arange(owner.size) - first[owner]
-    s = sot[owner].astype(np.float64)
-    p = np.clip(np.asarray(stp, dtype=np.float64)[owner], 0, s - 1) + 0.5
-    c = k + 0.5
-    tri = np.where(c <= p, c / p, (s - c) / np.maximum(s - p, 0.5))
-    height = np.maximum(np.asarray(peak, dtype=np.float64)[owner] - threshold, 0.0)
-    value = threshold + height * np.clip(tri, 0.0, 1.0)
-    total = np.bincount(owner, weights=value, minlength=n)
-    integral = np.asarray(integral, dtype=np.float64)
-    scale = np.divide(integral, total, out=np.zeros(n), where=total > 0)
-    return owner, k, value * scale[owner]
-
-
-def draw_tps(
-    tick: np.ndarray,
-    column: np.ndarray,
-    sot: np.ndarray,
-    stp: np.ndarray,
-    peak: np.ndarray,
-    adc: np.ndarray,
-    *,
-    tick_origin: int,
-    row_step: int,
-    shape: tuple[int, int],
-    threshold: float,
-) -> np.ndarray:
-    """Image (T, C) of TPs drawn as pentagon pulses; samples outside the window are dropped.
-
-    Args:
-        tick: first tick of each pulse; ``column``: its column (may fall outside the window).
-        tick_origin: tick of row 0; ``row_step``: +1 (row = tick − origin) or −1
-            (row = origin − tick, the flipped orientation).
-        shape: (T, C); threshold: pentagon base, ADC.
-    """
-    img = np.zeros(shape, dtype=np.float64)
-    if len(tick) == 0:
-        return img.astype(np.float32)
-    owner, k, value = pulse_samples(sot, stp, peak, adc, threshold)
-    t = np.asarray(tick, dtype=np.int64)[owner] + k
-    row = (t - tick_origin) * row_step
-    col = np.asarray(column, dtype=np.int64)[owner]
-    ok = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
-    np.add.at(img, (row[ok], col[ok]), value[ok])
-    return img.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Literal
 
 from edkeras.config import ConfigError
 
-__all__ = ["ReadoutConfig", "SimConfig", "TransportConfig"]
+__all__ = ["BackgroundConfig", "ReadoutConfig", "ResponseSpread", "SimConfig", "TransportConfig"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,12 @@ class ReadoutConfig:
             response, ticks.
         reco_adc_per_mev: calibration of the charge-based reconstructed energy (X plane).
         drift_range_cm: distance of the vertex from the anode, drawn uniformly in it.
+        induction_bridge_ticks: an induction TP continues across at most this many samples
+            below threshold (the zero crossing between the lobes; real induction channels
+            show one contiguous run).
+        noise_tp_rate_induction, noise_tp_rate_collection: noise TPs per channel and tick
+            (real dumps: 368 U, 360 V, 522 X over 4 APAs × 6,000 ticks,
+            ``physics/REAL_TP_STATS.md``); most have one sample over threshold and are dropped.
     """
 
     drift_velocity_cm_per_us: float = 0.16
@@ -114,15 +120,22 @@ class ReadoutConfig:
     recombination_beta_cm_per_mev: float = 0.304
     min_dedx_mev_per_cm: float = 1.0
     gain_collection: float = 0.212
-    gain_induction: float = 0.090
+    gain_induction: float = 0.095
     threshold_collection: float = 60.0
     threshold_induction: float = 70.0
     shaping_collection_ticks: float = 3.0
-    shaping_induction_ticks: float = 4.0
+    shaping_induction_ticks: float = 1.5
     reco_adc_per_mev: float = 3900.0
     drift_range_cm: tuple[float, float] = (10.0, 359.4)
+    induction_bridge_ticks: int = 2
+    noise_tp_rate_induction: float = 1.9e-5
+    noise_tp_rate_collection: float = 2.3e-5
 
     def __post_init__(self) -> None:
+        for name in ("noise_tp_rate_induction", "noise_tp_rate_collection"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v < 0.01):
+                raise ConfigError(f"readout.{name}: must be a rate in [0, 0.01) per channel and tick; received {v!r}")
         for name in ("drift_velocity_cm_per_us", "electron_lifetime_us", "recombination_alpha",
                      "min_dedx_mev_per_cm", "gain_collection", "gain_induction",
                      "shaping_collection_ticks", "shaping_induction_ticks", "reco_adc_per_mev"):
@@ -134,9 +147,65 @@ class ReadoutConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ConfigError(f"readout.{name}: must be a number >= 0; received {v!r}")
+        if not (isinstance(self.induction_bridge_ticks, int) and 0 <= self.induction_bridge_ticks <= 10):
+            raise ConfigError(f"readout.induction_bridge_ticks: must be an integer in [0, 10]; "
+                              f"received {self.induction_bridge_ticks!r}")
         lo, hi = self.drift_range_cm
         if not (0 <= lo < hi):
             raise ConfigError(f"readout.drift_range_cm: expected [lo, hi] with 0 <= lo < hi; received {[lo, hi]}")
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    """Other activity in the window: radiological decays.
+
+    Args:
+        ar39_bq_per_kg: ³⁹Ar β activity of natural argon (≈ 1 Bq/kg; 0 = off). The decays
+            are drawn over the whole drift length behind the window's wires during the
+            window's time (a decay at drift distance x appears x / v later), as single
+            point deposits (β range < 1 mm) with the allowed β spectrum of Q = 0.565 MeV.
+        box_half_cm: (y, z) half-widths of the region round the event in which decays are
+            drawn; it must cover the wires of all three windows (X wires are vertical, U and
+            V wires at ±35.7°).
+    """
+
+    ar39_bq_per_kg: float = 1.0
+    box_half_cm: tuple[float, float] = (300.0, 230.0)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.ar39_bq_per_kg) and 0 <= self.ar39_bq_per_kg <= 1000):
+            raise ConfigError(f"background.ar39_bq_per_kg: must lie in [0, 1000]; received {self.ar39_bq_per_kg!r}")
+        if not all(math.isfinite(v) and v > 0 for v in self.box_half_cm):
+            raise ConfigError(f"background.box_half_cm: expected two positive numbers; received {self.box_half_cm!r}")
+
+
+@dataclass(frozen=True)
+class ResponseSpread:
+    """Per-event randomisation of the detector response (domain randomisation for training).
+
+    Each event and plane draws independent log-normal factors exp(σ·N(0, 1)) on the gain,
+    the threshold and the shaping width, so that a network trained on the simulation does
+    not learn one exact response that real data need not have. All 0 (off) by default.
+
+    Args:
+        gain_sigma: σ of ln(gain factor).
+        threshold_sigma: σ of ln(threshold factor).
+        shaping_sigma: σ of ln(shaping-width factor).
+    """
+
+    gain_sigma: float = 0.0
+    threshold_sigma: float = 0.0
+    shaping_sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("gain_sigma", "threshold_sigma", "shaping_sigma"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v <= 1):
+                raise ConfigError(f"response.{name}: must lie in [0, 1]; received {v!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.gain_sigma > 0 or self.threshold_sigma > 0 or self.shaping_sigma > 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +232,8 @@ class SimConfig:
             on it (recorded in the file), not on the number of workers.
         transport: :class:`TransportConfig`.
         readout: :class:`ReadoutConfig`.
+        background: :class:`BackgroundConfig` (³⁹Ar).
+        response: :class:`ResponseSpread` (per-event detector-response randomisation).
     """
 
     channel: Literal["es", "cc", "mix"] = "mix"
@@ -177,6 +248,8 @@ class SimConfig:
     block_size: int = 512
     transport: TransportConfig = field(default_factory=TransportConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    response: ResponseSpread = field(default_factory=ResponseSpread)
 
     def __post_init__(self) -> None:
         if self.channel not in ("es", "cc", "mix"):

@@ -6,7 +6,8 @@ and ``(b, 1)`` (electronics noise), so the output depends on the seed, the event
 the config, never on how many worker processes share the blocks.
 
 Per block: interactions → primary-electron transport → photons (bremsstrahlung, ⁴⁰K* γ)
-→ secondary electrons → … (``transport.max_generations`` rounds) → charge → readout.
+→ secondary electrons → … (``transport.max_generations`` rounds) → ³⁹Ar decays in the
+window → charge → readout (waveforms → trigger primitives → images).
 
 Example:
     >>> batch = simulate(1000, seed=1)                    # in memory
@@ -27,6 +28,7 @@ from edkeras.config import from_dict, to_dict
 from edkeras.errors import InputError
 from edkeras.geometry import Geometry
 from edkeras.io.eventfile import EventBatch, EventFileWriter
+from edkeras.sim.background import ar39_deposits
 from edkeras.sim.config import SimConfig
 from edkeras.sim.interactions import Interactions, sample_interactions
 from edkeras.sim.photons import emit_isotropic, transport_photons
@@ -45,7 +47,7 @@ class BlockDetails:
         deposits: every energy deposit (primary and secondaries).
         charges: the drifted charge (what the readout sees; mirror it to test the mirrors).
         primary_tracks: start/end/path/brems count of each primary electron.
-        deposited_energy: (n,) total deposited energy per event, MeV.
+        deposited_energy: (n,) energy deposited by the event's particles, MeV (background excluded).
     """
 
     interactions: Interactions
@@ -55,10 +57,9 @@ class BlockDetails:
     deposited_energy: np.ndarray
 
 
-def _block_rngs(seed: int, block: int) -> tuple[np.random.Generator, np.random.Generator]:
-    phys = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, 0)))
-    noise = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, 1)))
-    return phys, noise
+def _block_rngs(seed: int, block: int) -> tuple[np.random.Generator, ...]:
+    """Physics, electronics noise, background and detector-response streams of one block."""
+    return tuple(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, k))) for k in range(4))
 
 
 def simulate_block(
@@ -67,6 +68,8 @@ def simulate_block(
     rng: np.random.Generator,
     noise_rng: np.random.Generator | None = None,
     first_event_id: int = 0,
+    background_rng: np.random.Generator | None = None,
+    response_rng: np.random.Generator | None = None,
 ) -> tuple[EventBatch, BlockDetails]:
     """Simulate ``n`` events in lock-step.
 
@@ -74,8 +77,12 @@ def simulate_block(
         n: number of events.
         config: the simulation settings.
         rng: random stream for the physics.
-        noise_rng: random stream for the electronics noise (``config.noise_adc`` > 0).
+        noise_rng: random stream for the electronics noise and noise TPs (default: one
+            derived from ``rng``).
         first_event_id: event id of the first event.
+        background_rng: random stream for the ³⁹Ar decays (default: derived from ``rng``).
+        response_rng: random stream for the per-event response spread (default: derived
+            from ``rng``).
 
     Returns:
         (the events as an :class:`EventBatch`, :class:`BlockDetails`).
@@ -101,9 +108,22 @@ def simulate_block(
     if len(electrons):  # beyond the last generation: on the spot
         all_deps.append(Deposits(electrons.event, electrons.pos, electrons.energy, point_dedx(electrons.energy),
                                  np.zeros(len(electrons), dtype=bool)))
+    if noise_rng is None or background_rng is None or response_rng is None:
+        extra = rng.spawn(3)
+        noise_rng = noise_rng or extra[0]
+        background_rng = background_rng or extra[1]
+        response_rng = response_rng or extra[2]
+    edep = np.bincount(np.concatenate([d.event for d in all_deps]),
+                       weights=np.concatenate([d.energy for d in all_deps]), minlength=n)
+    primary = Deposits.concatenate(all_deps[:1])
+    w = np.bincount(primary.event, weights=primary.energy, minlength=n)
+    centre = np.column_stack([np.bincount(primary.event, weights=primary.energy * primary.pos[:, k], minlength=n)
+                              for k in range(3)]) / np.maximum(w, 1e-12)[:, None]
+    centre = np.where(w[:, None] > 0, centre, inter.vertex)
+    all_deps.append(ar39_deposits(background_rng, centre, config))
     deposits = Deposits.concatenate(all_deps)
     charges = drift_charge(deposits, config.readout)
-    images, origin = read_out(charges, n, config, noise_rng=noise_rng)
+    images, origin = read_out(charges, n, config, noise_rng=noise_rng, response_rng=response_rng)
     reco = images["X"].reshape(n, -1).sum(axis=1, dtype=np.float64) / config.readout.reco_adc_per_mev
     batch = EventBatch(
         U=images["U"], V=images["V"], X=images["X"],
@@ -117,7 +137,6 @@ def simulate_block(
         reco_energy=reco.astype(np.float32),
         window_origin=origin,
     )
-    edep = np.bincount(deposits.event, weights=deposits.energy, minlength=n)
     return batch, BlockDetails(inter, deposits, charges, tracks, edep)
 
 
@@ -130,8 +149,9 @@ def _run_block(task: tuple[int, int, int, int, dict]) -> EventBatch:
     """Worker entry point: (seed, block, first event, n, config dict) → EventBatch."""
     seed, block, first, n, cfg = task
     config = from_dict(SimConfig, cfg)
-    rng, noise = _block_rngs(seed, block)
-    return simulate_block(n, config, rng, noise, first_event_id=first)[0]
+    rng, noise, background, response = _block_rngs(seed, block)
+    return simulate_block(n, config, rng, noise, first_event_id=first, background_rng=background,
+                          response_rng=response)[0]
 
 
 def _check_args(n_events: Any, seed: Any, workers: Any = 1) -> None:

@@ -16,9 +16,14 @@
    passing the wire), both convolved (FFT) with the diffusion. Trigger primitives are
    formed from |signal| on the induction planes, so each lobe of a bipolar pulse is a
    pulse of its own — as in the real TP data (about two induction TPs per hit channel).
-4. **Electronics**: gain (ADC per electron), optional white noise, and a threshold:
-   samples below it are not read out (zero), samples above keep their ADC value, so the
-   pixel sum of an image equals the ADC integral of its trigger primitives.
+4. **Electronics and trigger primitives**: gain (ADC per electron, with an optional
+   per-event spread, ``config.response``), optional white noise, then DUNE's TP maker
+   (:mod:`edkeras.sim.tps`): every run of samples at or above the threshold on a channel is
+   one TP (start, samples over threshold, time to peak, peak, integral), noise TPs are
+   added at the real rate, and the images are drawn from the TPs by
+   :func:`edkeras.io.tpimage.draw_tp_images` — the code that draws real DUNE dumps, so the
+   pixel sum of an image equals the ADC integral of its TPs and a pixel's shape is the
+   TP's pentagon, not the waveform.
 5. **Window**: ``image_shape`` ticks × channels, centred on the charge-weighted centre of
    the primary electron's charge, origin = rint(centre − size/2) — integer, symmetric
    under every mirror of DESIGN.md §3, so that a mirrored event's window is the mirror of
@@ -42,10 +47,12 @@ from scipy.special import ndtr
 
 from edkeras.geometry import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
 from edkeras.sim.config import ReadoutConfig, SimConfig
+from edkeras.io.tpimage import draw_tp_images
 from edkeras.sim.tables import W_ION_MEV
+from edkeras.sim.tps import TPs, find_tps, noise_tps
 from edkeras.sim.transport import Deposits
 
-__all__ = ["Charges", "drift_charge", "mirror_charges", "read_out", "recombination"]
+__all__ = ["Charges", "drift_charge", "mirror_charges", "read_out", "recombination", "response_factors"]
 
 
 @dataclass
@@ -92,11 +99,32 @@ def _event_centre(ev: np.ndarray, coord: np.ndarray, w_primary: np.ndarray, w_al
     return np.where(wp > 0, cp / np.where(wp > 0, wp, 1.0), np.where(wa > 0, ca / np.where(wa > 0, wa, 1.0), 0.0))
 
 
+def response_factors(config: SimConfig, n_events: int, rng: np.random.Generator | None
+                     ) -> dict[str, np.ndarray]:
+    """Per-plane, per-event factors (3, n) on the gain, threshold and shaping width.
+
+    Each is exp(σ·N(0, 1)) with σ from ``config.response`` (log-normal, median 1), drawn
+    independently for U, V and X; all ones when the spreads are 0.
+    """
+    spread = config.response
+    out = {}
+    for name in ("gain", "threshold", "shaping"):
+        sigma = getattr(spread, f"{name}_sigma")
+        if sigma > 0:
+            if rng is None:
+                raise ValueError(f"read_out: response.{name}_sigma > 0 needs a response_rng")
+            out[name] = np.exp(sigma * rng.standard_normal((3, n_events)))
+        else:
+            out[name] = np.ones((3, n_events))
+    return out
+
+
 def read_out(
     charges: Charges,
     n_events: int,
     config: SimConfig,
     noise_rng: np.random.Generator | None = None,
+    response_rng: np.random.Generator | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Images of a block of events and their window origins.
 
@@ -104,7 +132,10 @@ def read_out(
         charges: drifted charge of all events (``event`` in [0, n_events)).
         n_events: events in the block.
         config: image shape, readout constants and noise.
-        noise_rng: random stream for the noise (needed when ``config.noise_adc`` > 0).
+        noise_rng: random stream for the electronics noise and the noise TPs (needed when
+            ``config.noise_adc`` > 0 or a noise-TP rate is set).
+        response_rng: random stream for the per-event detector response
+            (``config.response``; needed when any of its spreads is > 0).
 
     Returns:
         ({"U", "V", "X"}: float32 (n, T, C) ADC images ≥ 0, window_origin int32 (n, 3, 2)).
@@ -132,9 +163,11 @@ def read_out(
     margin = int(np.ceil(5.0 * sig_max)) + 1
     length = scipy.fft.next_fast_len(n_t + 2 * margin, real=True)
     row = np.floor(u).astype(np.int64) - origin_row[ev] + margin
-    in_rows = (row >= 0) & (row < length)
+    grid_rows = n_t + 2 * margin  # the window and its margins: mirror-symmetric about the window
+    in_rows = (row >= 0) & (row < grid_rows)  # charge beyond would break the x mirror of long TPs
 
     freq = scipy.fft.rfftfreq(length)
+    factors = response_factors(config, n, response_rng)
     images: dict[str, np.ndarray] = {}
     origin = np.zeros((n, 3, 2), dtype=np.int32)
     origin[:, :, 0] = origin_row[:, None]
@@ -158,21 +191,33 @@ def read_out(
         grid = grid.reshape(n, length, n_c).astype(np.float32)
 
         collection = plane == "X"
-        sig_shape = rc.shaping_collection_ticks if collection else rc.shaping_induction_ticks
+        sig_shape = (rc.shaping_collection_ticks if collection else rc.shaping_induction_ticks) * factors["shaping"][ip]
         sig = np.sqrt(sig_shape**2 + sigma_l_ticks**2)[:, None]
         h = np.exp(-2.0 * np.pi**2 * freq[None, :] ** 2 * sig**2)
         if not collection:
             h = h * (2j * np.pi * freq[None, :] * sig)
         h = np.where(side[:, None], np.conj(h), h).astype(np.complex64)  # reversed time response on the −x side
         spec = scipy.fft.rfft(grid, axis=1)
-        wave = scipy.fft.irfft(spec * h[:, :, None], n=length, axis=1)[:, margin : margin + n_t, :]
-        adc = wave * np.float32(rc.gain_collection if collection else rc.gain_induction)
+        wave = scipy.fft.irfft(spec * h[:, :, None], n=length, axis=1)[:, :grid_rows, :]
+        gain = (rc.gain_collection if collection else rc.gain_induction) * factors["gain"][ip]
+        adc = wave * gain.astype(np.float32)[:, None, None]
         if config.noise_adc > 0:
             if noise_rng is None:
                 raise ValueError("read_out: noise_adc > 0 needs a noise_rng")
             adc = adc + noise_rng.standard_normal(adc.shape, dtype=np.float32) * np.float32(config.noise_adc)
-        thr = rc.threshold_collection if collection else rc.threshold_induction
         if not collection:
             adc = np.abs(adc)
-        images[plane] = np.where(adc >= thr, adc, np.float32(0.0)).astype(np.float32, copy=False)
+        # the TP maker runs along time: on the −x side time runs against the rows
+        adc[side] = adc[side, ::-1]
+        thr = (rc.threshold_collection if collection else rc.threshold_induction) * factors["threshold"][ip]
+        tps = find_tps(adc, thr, bridge=0 if collection else rc.induction_bridge_ticks)
+        rate = rc.noise_tp_rate_collection if collection else rc.noise_tp_rate_induction
+        if rate > 0:
+            if noise_rng is None:
+                raise ValueError("read_out: noise TPs (readout.noise_tp_rate_*) need a noise_rng")
+            tps = TPs.concatenate([tps, noise_tps(noise_rng, n, grid_rows, n_c, rate, thr)])
+        img = draw_tp_images(tps.event, tps.tick, tps.channel, tps.sot, tps.stp, tps.peak, tps.adc, n_events=n,
+                             tick_origin=margin, row_step=1, shape=(n_t, n_c), threshold=thr[tps.event])
+        img[side] = img[side, ::-1]
+        images[plane] = img
     return images, origin.astype(np.int32)
