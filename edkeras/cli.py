@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "point": "edkeras.commands.point",
     "run": "edkeras.commands.run_notebook",
     "leaderboard": "edkeras.commands.leaderboard",
+    "models": "edkeras.commands.models",
+    "compare": "edkeras.commands.compare",
 }
 
 

@@ -722,7 +722,8 @@ def evaluate(
     """Apply a finished run's model to any event file; metrics where the truth is known.
 
     Args:
-        run_dir: a run folder with ``config.json`` and ``model.keras``.
+        run_dir: a run folder with ``config.json`` and ``model.keras``, or
+            ``pretrained:NAME`` for a model shipped with the package.
         data_file: an event file of the same image shape.
         out: write the predictions there (DESIGN.md §5; ``split`` = the file's name).
         batch_size: events per prediction batch.
@@ -740,7 +741,9 @@ def evaluate(
     import edkeras.models  # noqa: F401  (registers the custom layers for load_model)
     from edkeras.data.dataset import EventDataset, index_events
 
-    rd = Path(run_dir)
+    from edkeras.models.pretrained import resolve_run_dir
+
+    rd = resolve_run_dir(run_dir)
     for need in ("config.json", "model.keras"):
         if not (rd / need).exists():
             raise InputError(f"{rd}: no {need}; not a finished run folder")

@@ -2,6 +2,7 @@
 
 Example:
     edkeras evaluate runs/compact --data data/other.h5 --out other_predictions.npz
+    edkeras evaluate pretrained:compact_vmf --data data/real_es.h5
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ HELP = "Apply a run's model to an event file; print the resolution (where the tr
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``edkeras evaluate``."""
-    parser.add_argument("run_dir", help="a finished run folder (config.json, model.keras)")
+    parser.add_argument("run_dir", help="a finished run folder (config.json, model.keras), or pretrained:NAME "
+                        "for a shipped model (edkeras models lists them)")
     parser.add_argument("--data", required=True, metavar="FILE", help="event file (HDF5, edkeras-events)")
     parser.add_argument("--out", metavar="PRED.npz", help="write the predictions here (DESIGN.md §5)")
     parser.add_argument("--force", action="store_true", help="overwrite --out")

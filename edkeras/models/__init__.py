@@ -24,6 +24,7 @@ import edkeras.losses  # noqa: F401  (registers the loss classes for load_model)
 from edkeras.metrics import register_keras_metrics
 from edkeras.models import attention_v19, baseline_v15, compact, multiscale_v20, residual_v18  # noqa: F401
 from edkeras.models.attention_v19 import plane_attention_model
+from edkeras.models.pretrained import list_pretrained, load_pretrained, model_card
 from edkeras.models.registry import HEADS, REGISTRY, build_model, builder_options
 from edkeras.models.summary import count_flops, model_summary, summary_table
 
@@ -45,6 +46,9 @@ __all__ = [
     "build_model",
     "builder_options",
     "count_flops",
+    "list_pretrained",
+    "load_pretrained",
+    "model_card",
     "model_summary",
     "plane_attention_model",
     "summary_table",
