@@ -62,15 +62,15 @@ def oracle_key(length_cm: float) -> str:
     return f"oracle_{float(length_cm):g}cm"
 
 
-def block_rngs(seed: int, block: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """The physics and noise random streams of block ``block`` of a simulation seeded ``seed``.
-
-    The same streams as :func:`edkeras.sim.simulate` (``SeedSequence(seed, spawn_key=(block, 0))``
-    and ``(block, 1)``), so that a file written here is the file ``edkeras simulate`` writes.
+def block_rngs(seed: int, block: int) -> tuple[np.random.Generator, ...]:
+    """The random streams of block ``block`` of a simulation seeded ``seed``: physics, noise,
+    background and response — the streams of :func:`edkeras.sim.simulate`, so that a file
+    written here is the file ``edkeras simulate`` writes. Pass them as
+    ``simulate_block(n, config, *streams[:2], background_rng=streams[2], response_rng=streams[3])``.
     """
-    phys = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(block), 0)))
-    noise = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(block), 1)))
-    return phys, noise
+    from edkeras.sim.generate import block_rngs as sim_block_rngs
+
+    return sim_block_rngs(int(seed), int(block))
 
 
 def oracle_directions(
@@ -188,8 +188,9 @@ def simulate_with_oracle(
         ) as writer:
             for block, first in enumerate(range(0, int(n_events), config.block_size)):
                 n = min(config.block_size, int(n_events) - first)
-                rng, noise = block_rngs(seed, block)
-                batch, details = simulate_block(n, config, rng, noise, first_event_id=first)
+                rng, noise, background, response = block_rngs(seed, block)
+                batch, details = simulate_block(n, config, rng, noise, first_event_id=first,
+                                                background_rng=background, response_rng=response)
                 writer.append(batch)
                 dep = details.deposits
                 for L in lengths_cm:
@@ -237,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     errs: dict[str, list[np.ndarray]] = {oracle_key(L): [] for L in ORACLE_LENGTHS_CM}
     for block, first in enumerate(range(0, n, config.block_size)):
         m = min(config.block_size, n - first)
-        rng, noise = block_rngs(args.seed, block)
-        batch, details = simulate_block(m, config, rng, noise, first_event_id=first)
+        rng, noise, background, response = block_rngs(args.seed, block)
+        batch, details = simulate_block(m, config, rng, noise, first_event_id=first,
+                                        background_rng=background, response_rng=response)
         dep = details.deposits
         for L in ORACLE_LENGTHS_CM:
             d, _ = oracle_directions(dep.event, dep.pos, dep.energy, dep.primary, batch.vertex, L)

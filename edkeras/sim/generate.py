@@ -35,7 +35,7 @@ from edkeras.sim.photons import emit_isotropic, transport_photons
 from edkeras.sim.readout import Charges, drift_charge, read_out
 from edkeras.sim.transport import Deposits, Electrons, Photons, TrackStats, point_dedx, transport_electrons
 
-__all__ = ["BlockDetails", "simulate", "simulate_block", "simulate_to_file", "source_record"]
+__all__ = ["BlockDetails", "block_rngs", "simulate", "simulate_block", "simulate_to_file", "source_record"]
 
 
 @dataclass
@@ -57,7 +57,7 @@ class BlockDetails:
     deposited_energy: np.ndarray
 
 
-def _block_rngs(seed: int, block: int) -> tuple[np.random.Generator, ...]:
+def block_rngs(seed: int, block: int) -> tuple[np.random.Generator, ...]:
     """Physics, electronics noise, background and detector-response streams of one block."""
     return tuple(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, k))) for k in range(4))
 
@@ -149,7 +149,7 @@ def _run_block(task: tuple[int, int, int, int, dict]) -> EventBatch:
     """Worker entry point: (seed, block, first event, n, config dict) → EventBatch."""
     seed, block, first, n, cfg = task
     config = from_dict(SimConfig, cfg)
-    rng, noise, background, response = _block_rngs(seed, block)
+    rng, noise, background, response = block_rngs(seed, block)
     return simulate_block(n, config, rng, noise, first_event_id=first, background_rng=background,
                           response_rng=response)[0]
 
