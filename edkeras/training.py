@@ -740,7 +740,6 @@ def evaluate(
 
     import edkeras.models  # noqa: F401  (registers the custom layers for load_model)
     from edkeras.data.dataset import EventDataset, index_events
-
     from edkeras.models.pretrained import resolve_run_dir
 
     rd = resolve_run_dir(run_dir)

@@ -46,8 +46,8 @@ import scipy.fft
 from scipy.special import ndtr
 
 from edkeras.geometry import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
-from edkeras.sim.config import ReadoutConfig, SimConfig
 from edkeras.io.tpimage import draw_tp_images
+from edkeras.sim.config import ReadoutConfig, SimConfig
 from edkeras.sim.tables import W_ION_MEV
 from edkeras.sim.tps import TPs, find_tps, noise_tps
 from edkeras.sim.transport import Deposits
