@@ -69,12 +69,18 @@ def find_run(runs_dir: str | os.PathLike, names: Sequence[str]) -> Path | None:
 
     Args:
         runs_dir: where run folders live.
-        names: run names in order of preference (e.g. ``["v21_uncertainty", "v15_baseline"]``).
+        names: run names in order of preference (e.g. ``["v21_uncertainty", "v15_baseline"]``);
+            ``pretrained:NAME`` is a model shipped with the package (it has no predictions of
+            its own: the analysis simulates what it needs).
 
     Returns:
         The run folder, or None when none of them is finished.
     """
+    from edkeras.models.pretrained import PREFIX, pretrained_dir
+
     for name in names:
+        if name.startswith(PREFIX):  # a shipped model: always there (an unknown name is an error)
+            return pretrained_dir(name[len(PREFIX):])
         d = Path(runs_dir) / name
         if all((d / f).exists() for f in _NEEDED):
             return d
@@ -103,10 +109,20 @@ class SourceRun:
     def head(self) -> str:
         return str(self.config.model.head)
 
+    @property
+    def shipped(self) -> bool:
+        """Whether this is a model shipped with the package (no validation or test predictions)."""
+        from edkeras.models.pretrained import SHIPPED_DIR
+
+        return self.run_dir.resolve().parent == SHIPPED_DIR.resolve()
+
     def predictions(self, split: str) -> Any:
         """The run's :class:`~edkeras.io.predictions.Predictions` of ``split`` (``val`` or ``test``)."""
         from edkeras.io.predictions import load_predictions
 
+        if self.shipped:
+            raise InputError(f"pretrained:{self.name}: a shipped model carries no {split} predictions; "
+                             "simulate a calibration sample instead (simulated_sample)")
         if split not in ("val", "test"):
             raise InputError(f"SourceRun.predictions: split must be 'val' or 'test'; received {split!r}")
         return load_predictions(self.run_dir / f"predictions_{split}.npz")
@@ -114,6 +130,9 @@ class SourceRun:
     def describe(self) -> str:
         """One Markdown sentence: which run, which model, trained here or found."""
         m = self.config.model
+        if self.shipped:
+            return (f"Source: the shipped model **`pretrained:{self.name}`** (model `{m.name}`, head `{m.head}`, loss "
+                    f"`{self.config.training.loss}`; its card: `edkeras models`).")
         how = ("the analysis fallback run, trained through the one training path because no preferred run was found"
                if self.trained else "found in the runs folder")
         return f"Source run **`{self.name}`**: model `{m.name}`, head `{m.head}`, loss `{self.config.training.loss}`; {how}."

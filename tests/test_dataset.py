@@ -216,7 +216,9 @@ def test_default_dataset_generated_once_and_safe_concurrently(tmp_path, monkeypa
         t.join()
     assert len(calls) == 1 and len(set(results)) == 1
     path = results[0]
-    assert path == tmp_path / "default_n6_seed11.h5"
+    from edkeras.data.default import simulator_tag
+
+    assert path == tmp_path / f"default_n6_seed11_sim{simulator_tag()}.h5"
     mtime = path.stat().st_mtime_ns
     assert default_dataset(n_events=6, seed=11) == path and path.stat().st_mtime_ns == mtime and len(calls) == 1
     with open_events(path) as ev:
