@@ -78,3 +78,34 @@ def test_real_events_end_to_end(tmp_path):
     network = result["metrics"]["overall"]["median"]
     assert result["n_with_truth"] == 10
     assert network < classical, (network, classical)  # 21.5° against 30.1° when shipped
+
+
+def test_real_event_file_arguments(tmp_path):
+    from edkeras.analysis.real_events import real_event_file
+
+    assert real_event_file("") is None and real_event_file(None) is None
+    with pytest.raises(InputError, match="no such file"):
+        real_event_file(tmp_path / "missing.root")
+    h5 = write_events(tmp_path / "some.h5", simulate(5, seed=1))
+    assert real_event_file(h5) == h5  # an event file is used as it is
+
+
+@pytest.mark.skipif(not REAL_TP_FILE.exists(), reason="the real DUNE ES file is not beside the checkout")
+def test_real_event_comparison_table(tmp_path, monkeypatch):
+    """What the training notebooks show: network and classical on real and energy-matched simulated events."""
+    from edkeras.analysis.baselines import save_classical_predictions
+    from edkeras.analysis.real_events import real_event_comparison
+    from edkeras.io.predictions import load_predictions
+    from edkeras.training import evaluate
+
+    monkeypatch.setenv("EDKERAS_DATA_DIR", str(tmp_path / "data"))
+    sim = write_events(tmp_path / "sim.h5", simulate(120, seed=4, config=SimConfig(channel="mix")))
+    evaluate("pretrained:compact_vmf", sim, out=tmp_path / "net.npz")
+    save_classical_predictions(sim, tmp_path / "cl.npz", split="sim", progress=False)
+    test, classical = load_predictions(tmp_path / "net.npz"), load_predictions(tmp_path / "cl.npz")
+    out = real_event_comparison("pretrained:compact_vmf", test, classical, "auto", k=5, n_boot=50)
+    assert (tmp_path / "data" / "real_test_es_tpstream.h5").exists()  # ingested once into the data folder
+    rows = {(r["name"], r["events"].split(" ")[0]): r for r in out["rows"]}
+    assert rows[("network", "real")]["n"] == 10 and rows[("network", "simulated")]["n"] == 50  # 10 real × 5 matched ES
+    assert "simulated test ES" in out["markdown"] and out["real_over_sim_median"] > 0
+    assert rows[("network", "real")]["median"] < rows[("classical", "real")]["median"]
