@@ -7,8 +7,8 @@ simulated test split and, when ``--real`` names an ingested real event file, on 
 events (never used for any choice: the epoch is chosen on validation).
 
 Example (the H200 run quoted in benchmarks/README.md):
-    KERAS_BACKEND=jax python benchmarks/train_production.py --events 200000 --epochs 12 \\
-        --batch-size 256 --workers 16 --out runs/production --real data/real_es.h5
+    KERAS_BACKEND=jax python benchmarks/train_production.py --events 150000 --epochs 40 --time-limit 270 \\
+        --batch-size 256 --learning-rate 0.002 --workers 16 --out runs/production --real data/real_es.h5
 """
 
 from __future__ import annotations
