@@ -143,15 +143,11 @@ class Comparison:
                 "uv_asymmetry": self.asymmetry}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_nan_to_none)
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)  # NaN already None (_clean)
 
     @property
     def n_differ(self) -> int:
         return sum(r["verdict"] == "differs" for r in self.rows)
-
-
-def _nan_to_none(x: Any) -> Any:
-    return None
 
 
 def _clean(x: float) -> float | None:

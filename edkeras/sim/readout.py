@@ -14,8 +14,9 @@
 3. **Signal shape**: collection (X) = a Gaussian pulse of σ_X ticks (unipolar, area 1);
    induction (U, V) = the time derivative of a Gaussian of σ_I ticks (bipolar, the charge
    passing the wire), both convolved (FFT) with the diffusion. Trigger primitives are
-   formed from |signal| on the induction planes, so each lobe of a bipolar pulse is a
-   pulse of its own — as in the real TP data (about two induction TPs per hit channel).
+   formed from |signal| on the induction planes, the zero crossing between the two lobes
+   bridged (``readout.induction_bridge_ticks``): one run per hit channel, as in the real
+   images.
 4. **Electronics and trigger primitives**: gain (ADC per electron, with an optional
    per-event spread, ``config.response``), optional white noise, then DUNE's TP maker
    (:mod:`edkeras.sim.tps`): every run of samples at or above the threshold on a channel is
