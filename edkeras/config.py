@@ -263,6 +263,7 @@ __all__ += [
 ]
 
 _KAPPA_LOSSES = ("vmf_nll", "gaussian_angular_nll")
+_AXIAL_LOSSES = ("axial_sense",)
 
 
 def _require(ok: bool, key: str, expected: str, value: Any) -> None:
@@ -333,7 +334,7 @@ class ModelConfig:
     """
 
     name: str = "compact"
-    head: Literal["direction", "vmf", "multitask"] = "direction"
+    head: Literal["direction", "vmf", "axial", "multitask"] = "direction"
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -348,7 +349,8 @@ class TrainingConfig:
     """Loss, optimiser, schedule, stopping, seed and devices of a run.
 
     Attributes:
-        loss: direction loss (``vmf_nll`` / ``gaussian_angular_nll`` need the ``vmf`` head).
+        loss: direction loss (``vmf_nll`` / ``gaussian_angular_nll`` need the ``vmf`` head,
+            ``axial_sense`` the ``axial`` head).
         loss_options: keyword options of the loss (e.g. ``{"gamma": 2}`` for focal_angular;
             ``alpha`` + ``energy_edges`` weigh energy bins by the true energy).
         energy_loss_weight, interaction_loss_weight: multitask head only.
@@ -373,7 +375,7 @@ class TrainingConfig:
         bootstrap_samples: resamples of the confidence intervals in ``metrics.json``.
     """
 
-    loss: Literal["cosine", "angular", "focal_angular", "vmf_nll", "gaussian_angular_nll"] = "angular"
+    loss: Literal["cosine", "angular", "focal_angular", "vmf_nll", "gaussian_angular_nll", "axial_sense"] = "angular"
     loss_options: dict = field(default_factory=dict)
     energy_loss_weight: float = 0.1
     interaction_loss_weight: float = 0.2
@@ -459,10 +461,11 @@ class RunConfig:
             bool(re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", self.name)),
             "name", "a plain folder name (letters, digits, '.', '_', '+', '-')", self.name,
         )
-        kappa_head = self.model.head == "vmf"
-        kappa_loss = self.training.loss in _KAPPA_LOSSES
-        if kappa_head != kappa_loss:
-            fits = ", ".join(_KAPPA_LOSSES) if kappa_head else "cosine, angular, focal_angular"
+        fits = {"vmf": _KAPPA_LOSSES, "axial": _AXIAL_LOSSES}.get(
+            self.model.head, ("cosine", "angular", "focal_angular")
+        )
+        if self.training.loss not in fits:
+            fits = ", ".join(fits)
             raise ConfigError(
                 f"training.loss: {self.training.loss!r} does not fit model.head {self.model.head!r}; "
                 f"use one of {fits}"

@@ -542,6 +542,11 @@ def _keras_part() -> dict[str, Any]:
                     raise InputError(f"ensemble: member {i} has no 'direction' output; outputs: {sorted(o)}")
                 outs.append(o)
             widths = {int(o["direction"].shape[-1]) for o in outs}
+            if widths - {3, 4}:
+                raise InputError(
+                    f"ensemble: a member's direction output has width {max(widths)}; ensembles take direction "
+                    "(3) or vMF (4) heads, not the axial head (its column 3 is a sense logit, not κ)"
+                )
             if len(widths) != 1:
                 raise InputError(
                     f"ensemble: members mix direction widths {sorted(widths)}; expected all 3 or all 4"

@@ -69,6 +69,15 @@ table held fixed (:func:`fit_table_acceptance`, :mod:`edkeras.acceptance`), and
 (exact by the Funk–Hecke theorem). File keys ``acceptance_degree`` and
 ``acceptance_coefficients`` ((L + 1)² − 1,); one g for the ES and CC tables.
 
+Head–tail probabilities (``sense="oriented"``, the default for predictions that carry a
+``flip_probability``, i.e. of the axial head): the rows describe cos θ of the direction
+turned to the **true** sense (the sign of the prediction's dot product with the true
+electron), and a burst event then has the two-peak density
+(1 − f)·P(cos θ) + f·P(−cos θ), f its calibrated probability that the sense is wrong (DUNE's
+classical chain: axis, then "brems flipping"). The calibration of the network's f is an
+isotonic fit of the observed wrong senses on the table's own events, stored in the table
+(``flip_calibration``: knots of raw → calibrated f).
+
 Cos θ bins default to 100 bins **equal in angle** (1.8° each), not in cos θ: the forward
 peak of a good reconstruction lives within cos θ > 0.97, which equal cos θ bins of 0.02
 would squash into one or two bins.
@@ -79,7 +88,8 @@ File keys (DESIGN.md §6): ``pdf_2d`` (n_E, n_cos), ``cosine_bin_edges``,
 ``pooled_bins``; with κ bins ``kappa_bins`` (n_K, 2), ``pdf_3d`` (n_E, n_K, n_cos),
 ``n_events_per_bin_3d``, ``params_3d``; with a response map ``response_degree`` and
 ``response_coefficients``; with an acceptance ``acceptance_degree`` and
-``acceptance_coefficients``; with ES/CC tables the same keys with the suffix
+``acceptance_coefficients``; for a head–tail (axial-head) table ``sense`` = ``"oriented"``
+and ``flip_calibration`` (2, K); with ES/CC tables the same keys with the suffix
 ``_es`` / ``_cc`` and ``interactions`` listing them.
 
 Example:
@@ -140,6 +150,8 @@ FLOOR = 1e-4
 
 METHODS = ("histogram", "kde", "vmf", "mixture")
 REFERENCES = ("neutrino", "electron")
+SENSES = ("auto", "predicted", "oriented")
+"""How a table treats the sense of the predictions (see the module notes)."""
 SMOOTHINGS = ("auto", "none", "params", "rows")
 COMPONENTS = {"es": 1, "cc": 0}
 """Per-interaction sub-tables and the ``interaction`` code they hold."""
@@ -525,6 +537,10 @@ class LikelihoodTable:
         acceptance: the reconstruction's detector-frame acceptance g(d), shared by the
             sub-tables (:mod:`edkeras.acceptance`), or None: a burst likelihood without the
             normalisation Z(s).
+        sense: ``"predicted"`` (rows of cos θ of the predicted direction, flips included)
+            or ``"oriented"`` (rows of the direction turned to its true sense; a burst
+            weighs the two peaks by each event's flip probability).
+        flip_calibration: (2, K) knots raw → calibrated P(sense wrong) of an oriented table.
     """
 
     cosine_bin_edges: np.ndarray
@@ -546,6 +562,8 @@ class LikelihoodTable:
     components: Mapping[str, LikelihoodTable] = field(default_factory=dict)
     response: Response | None = None
     acceptance: Acceptance | None = None
+    sense: str = "predicted"
+    flip_calibration: np.ndarray | None = None
 
     # ---- derived
     @property
@@ -565,6 +583,14 @@ class LikelihoodTable:
         if self.kappa_edges is None:
             return None
         return np.stack([self.kappa_edges[:-1], self.kappa_edges[1:]], axis=1)
+
+    def calibrated_flip(self, flip_probability: Any) -> np.ndarray:
+        """Calibrated P(sense wrong) of events with the network's ``flip_probability`` (oriented tables)."""
+        f = np.asarray(flip_probability, dtype=np.float64).ravel()
+        if self.flip_calibration is None:
+            return f
+        x, y = self.flip_calibration
+        return np.clip(np.interp(f, x, y), 0.0, 1.0)
 
     @property
     def has_kappa(self) -> bool:
@@ -986,6 +1012,7 @@ def build_table(
     response_degree: int = 0,
     response_iterations: int = 2,
     acceptance_degree: int = 0,
+    sense: str = "auto",
     **options: Any,
 ) -> LikelihoodTable:
     """Fit a table from one or more predictions files' contents (never the test split).
@@ -1002,6 +1029,9 @@ def build_table(
             table held fixed (:func:`fit_table_acceptance`); a burst fit then includes the
             likelihood's normalisation Z(s) (:mod:`edkeras.acceptance`). Needs a sample whose
             supernova directions span the sky.
+        sense: ``"predicted"``, ``"oriented"`` (rows of the directions turned to their true
+            sense, with the calibration of the predictions' ``flip_probability``; see the
+            module notes) or ``"auto"``: oriented when the predictions carry flip probabilities.
         **options: the keyword arguments of :func:`fit_table` (``reference`` chooses the key).
 
     Returns:
@@ -1018,6 +1048,7 @@ def build_table(
     if options.get("kappa_bins") and kappa is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
     where = str(pred.path or "predictions")
+    pred, sense, calibration = _orient(pred, sense, where)
 
     def fit(response: Response | None) -> LikelihoodTable:
         cos = reference_cosines(pred, reference, response)
@@ -1045,7 +1076,7 @@ def build_table(
                 where=where,
             )
             table = with_acceptance(table, acc)
-        return table
+        return _with_sense(table, sense, calibration)
 
     if not response_degree:
         return fit(None)
@@ -1066,6 +1097,56 @@ def build_table(
         )
         table = fit(response)
     return table
+
+
+def flip_calibration(flip_probability: Any, wrong: Any, max_knots: int = 64) -> np.ndarray:
+    """Isotonic map raw → calibrated P(sense wrong), as (2, K) knots for ``np.interp``.
+
+    Args:
+        flip_probability: (N,) the network's P(sense wrong).
+        wrong: (N,) whether each event's sense is wrong (dot product with the truth < 0).
+        max_knots: the fitted steps are averaged in at most this many quantile groups of f.
+    """
+    from scipy.optimize import isotonic_regression
+
+    f = np.asarray(flip_probability, dtype=np.float64).ravel()
+    y = np.asarray(wrong, dtype=np.float64).ravel()
+    order = np.argsort(f, kind="stable")
+    fit = isotonic_regression(y[order]).x
+    groups = np.array_split(np.arange(len(f)), min(int(max_knots), len(f)))
+    x = np.array([f[order][g].mean() for g in groups])
+    v = np.array([fit[g].mean() for g in groups])
+    x, first = np.unique(x, return_index=True)
+    return np.stack([x, v[first]])
+
+
+def _orient(pred: Any, sense: str, where: str) -> tuple[Any, str, np.ndarray | None]:
+    """The predictions as the table sees them: turned to their true sense when ``sense`` says so."""
+    if sense not in SENSES:
+        raise TableError(f"likelihood sense must be one of {list(SENSES)}; received {sense!r}")
+    flips = pred.flip_probability
+    if sense == "auto":
+        sense = "predicted" if flips is None else "oriented"
+    if sense == "predicted":
+        return pred, sense, None
+    if flips is None:
+        raise TableError(
+            f"{where}: key 'flip_probability' is missing; sense 'oriented' needs the head-tail "
+            "probabilities of an axial-head model"
+        )
+    truth = _reference_directions(pred, "electron")
+    dot = np.sum(pred.predictions * truth, axis=1)
+    if not np.all(np.isfinite(dot)):
+        i = int(np.flatnonzero(~np.isfinite(dot))[0])
+        raise TableError(f"{where}: event index {i} has no true electron direction; sense 'oriented' needs it")
+    wrong = dot < 0
+    turned = np.where(wrong[:, None], -pred.predictions, pred.predictions)
+    return replace(pred, predictions=turned), sense, flip_calibration(flips, wrong)
+
+
+def _with_sense(table: LikelihoodTable, sense: str, calibration: np.ndarray | None) -> LikelihoodTable:
+    comps = {k: replace(c, sense=sense, flip_calibration=calibration) for k, c in table.components.items()}
+    return replace(table, sense=sense, flip_calibration=calibration, components=comps)
 
 
 def _calibration_events(
@@ -1285,7 +1366,11 @@ def compare_methods(
 
     Returns:
         ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...)}}``.
+
+    The tables compared describe the predictions as they are (sense ``"predicted"``), so
+    that every held-out event is scored by one row, whatever its flip probability.
     """
+    options = {k: v for k, v in options.items() if k != "sense"}
     reference = options.get("reference", "neutrino")
     cos = reference_cosines(heldout, reference)  # without a response map; refitted per table below
     if heldout.energies is None:
@@ -1301,7 +1386,7 @@ def compare_methods(
     inter = None if heldout.interaction is None else heldout.interaction[use]
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
-        table = build_table(calibration, method=m, **options)
+        table = build_table(calibration, method=m, sense="predicted", **options)
         if table.response is not None:
             cos = (_event_cosines if table.components else reference_cosines)(heldout, reference, table.response)
         kk = None if kap is None else kap[use]
@@ -1376,6 +1461,10 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
     if table.acceptance is not None:
         arrays["acceptance_degree"] = np.asarray(table.acceptance.l_max)
         arrays["acceptance_coefficients"] = table.acceptance.coefficients
+    if table.sense != "predicted":
+        arrays["sense"] = np.asarray(table.sense)
+        if table.flip_calibration is not None:
+            arrays["flip_calibration"] = table.flip_calibration
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -1501,6 +1590,22 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             )
         acceptance = Acceptance(l_max=l_max, coefficients=a)
     mapped_tables = [str(x) for x in data.get("response_tables", np.asarray(["all", "es", "cc"]))]
+    sense = _str(data, "sense", "predicted")
+    if sense not in ("predicted", "oriented"):
+        raise TableError(f"{where}: key 'sense' is {sense!r}; expected 'predicted' or 'oriented'")
+    calibration = None
+    if "flip_calibration" in data:
+        calibration = np.asarray(data["flip_calibration"], dtype=np.float64)
+        if (
+            calibration.ndim != 2
+            or calibration.shape[0] != 2
+            or not np.all(np.isfinite(calibration))
+            or np.any(np.diff(calibration[0]) <= 0)
+        ):
+            raise TableError(
+                f"{where}: key 'flip_calibration' must be finite (2, K) knots with ascending first row; "
+                f"received shape {calibration.shape}"
+            )
 
     def build(suffix: str, label: str) -> LikelihoodTable:
         p2 = get("pdf_2d", suffix, (n_e, n_cos))
@@ -1529,6 +1634,8 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             interaction=label,
             response=response if label in mapped_tables else None,
             acceptance=acceptance,
+            sense=sense,
+            flip_calibration=calibration,
         )
 
     main = build("", "all")

@@ -16,6 +16,9 @@ name                          per-event value
 ``focal_angular``             α(E) · (θ/π)^γ · θ (proposal 4b: hard events weigh more)
 ``vmf_nll``                   −log of the vMF density on S², κ = y_pred[:, 3]
 ``gaussian_angular_nll``      θ²/σ² + log σ² (the proposal's form), σ = y_pred[:, 3]
+``axial_sense``               axis angle min(θ, π − θ) (or sin²θ) + w · cross-entropy of
+                              the sense logit y_pred[:, 3] + the sense vector's angle
+                              (the ``axial`` head)
 ============================  ==========================================================
 
 Energy-bin weights α of ``focal_angular``: a Keras loss sees only ``y_true`` and
@@ -49,10 +52,12 @@ __all__ = [
     "LOSSES",
     "VMFNLL",
     "AngularLoss",
+    "AxialSenseLoss",
     "CosineLoss",
     "FocalAngularLoss",
     "GaussianAngularNLL",
     "angular",
+    "axial_sense",
     "cosine",
     "focal_alpha_weights",
     "focal_angular",
@@ -234,6 +239,52 @@ def gaussian_angular_nll(y_true: Any, y_pred: Any, scale: str = "sigma", floor: 
     return ops.square(theta) / var + ops.log(var)
 
 
+AXIS_LOSSES = ("angle", "sin2")
+"""Sign-free axis terms of :func:`axial_sense`."""
+
+
+def axial_sense(
+    y_true: Any, y_pred: Any, axis_loss: str = "angle", sense_weight: float = 1.0, direction_weight: float = 1.0
+) -> Any:
+    """Per-event axis error, head–tail (sense) cross-entropy and sense-vector angle, for the ``axial`` head.
+
+    The track's axis is learnt without its sign: ``axis_loss="angle"`` is the angle between
+    the axes, min(θ, π − θ) in radians (``atan2(|d × t|, |d · t|)``), ``"sin2"`` is
+    1 − cos²θ (the Watson form). An event whose sense the network gets wrong then still
+    teaches the axis, instead of pulling the direction across the sphere. The sense is a
+    separate binary question: with the raw axis ``a = sgn(s) · d``, the label is
+    ``a · t > 0`` and the loss the cross-entropy of sigmoid(s), ``softplus(s) − label · s``.
+    The sense vector v̂ (columns 4–6, when present) is also trained as a direction, by its
+    angle to the truth: the signed-direction signal that teaches the shared layers what
+    decides the sense.
+
+    Args:
+        y_true: (N, 3) true directions.
+        y_pred: (N, 4) or (N, 7): the believed direction d (axis turned by the sense), the
+            sense logit s in column 3, and the sense vector's direction in columns 4–6 (see
+            :class:`edkeras.models.layers.SenseDirection`).
+        axis_loss: ``"angle"`` or ``"sin2"``.
+        sense_weight: w ≥ 0 of the cross-entropy.
+        direction_weight: weight ≥ 0 of the sense vector's angle (ignored for (N, 4)).
+    """
+    if axis_loss not in AXIS_LOSSES:
+        raise InputError(f"axial_sense: 'axis_loss' must be one of {', '.join(AXIS_LOSSES)}, got {axis_loss!r}")
+    t, d = _pair(y_true, y_pred)
+    s = _column3(y_pred, "axial_sense")
+    c = ops.sum(d * t, axis=-1)
+    if axis_loss == "angle":
+        cross = ops.sqrt(ops.sum(ops.square(ops.cross(d, t)), axis=-1) + _EPS)
+        axis = ops.arctan2(cross, ops.abs(c))
+    else:
+        axis = 1.0 - ops.square(c)
+    label = ops.cast(ops.where(s >= 0.0, c, -c) > 0.0, "float32")
+    sense = ops.softplus(s) - label * s
+    loss = axis + sense_weight * sense
+    if direction_weight and y_pred.shape[-1] is not None and y_pred.shape[-1] >= 7:
+        loss = loss + direction_weight * _angle(t, _unit(y_pred[..., 4:7]))
+    return loss
+
+
 class _EdkerasLoss(keras.losses.Loss):
     """Base of the registered losses: calls the per-event function with the stored options."""
 
@@ -369,12 +420,46 @@ class GaussianAngularNLL(_EdkerasLoss):
         super().__init__(reduction=reduction, name=name, dtype=dtype, scale=scale, floor=float(floor))
 
 
+@_register
+class AxialSenseLoss(_EdkerasLoss):
+    """Mean of the axis error, w × the sense cross-entropy and the sense vector's angle (see :func:`axial_sense`).
+
+    Args:
+        axis_loss: ``"angle"`` (default) or ``"sin2"``.
+        sense_weight: w ≥ 0 (default 1).
+        direction_weight: weight ≥ 0 of the sense vector's angle (default 1).
+    """
+
+    _fn = staticmethod(axial_sense)
+    _default_name = "axial_sense"
+
+    def __init__(
+        self,
+        axis_loss: str = "angle",
+        sense_weight: float = 1.0,
+        direction_weight: float = 1.0,
+        reduction: str = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        if axis_loss not in AXIS_LOSSES:
+            raise InputError(f"axial_sense: 'axis_loss' must be one of {', '.join(AXIS_LOSSES)}, got {axis_loss!r}")
+        for key, v in (("sense_weight", sense_weight), ("direction_weight", direction_weight)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise InputError(f"axial_sense: {key!r} must be a number >= 0, got {v!r}")
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, axis_loss=axis_loss, sense_weight=float(sense_weight),
+            direction_weight=float(direction_weight),
+        )
+
+
 LOSSES: dict[str, type[_EdkerasLoss]] = {
     "cosine": CosineLoss,
     "angular": AngularLoss,
     "focal_angular": FocalAngularLoss,
     "vmf_nll": VMFNLL,
     "gaussian_angular_nll": GaussianAngularNLL,
+    "axial_sense": AxialSenseLoss,
 }
 """Loss name → registered loss class."""
 
@@ -418,7 +503,7 @@ def multitask_losses(
     for key, w in weights.items():
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
             raise InputError(f"multitask_losses: '{key}_weight' must be a number >= 0, got {w!r}")
-    if direction in ("vmf_nll", "gaussian_angular_nll"):
+    if direction in ("vmf_nll", "gaussian_angular_nll", "axial_sense"):
         raise InputError(
             f"multitask_losses: the multitask head predicts (N, 3) directions; {direction!r} needs (N, 4)"
         )

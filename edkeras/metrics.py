@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "register_keras_metrics",
     "resolution_by_bin",
     "resolution_summary",
+    "sense_calibration",
     "vmf_cone_cos",
 ]
 
@@ -172,6 +174,44 @@ def flip_fraction(errors_deg: Any) -> float:
     """
     err = _as_errors(errors_deg)
     return float(np.mean(np.cos(np.radians(err)) < FLIP_COS))
+
+
+FLIP_PROBABILITY_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+"""Bins of predicted P(sense wrong) in :func:`sense_calibration`."""
+
+
+def sense_calibration(flip_probability: Any, errors_deg: Any) -> dict[str, Any]:
+    """Whether predicted head–tail probabilities come true: predicted against observed, per bin.
+
+    The sense of an event is wrong when its angular error exceeds 90° (the believed
+    direction points into the wrong hemisphere of the true one).
+
+    Args:
+        flip_probability: (N,) predicted P(sense wrong), in [0, 0.5] for the axial head.
+        errors_deg: (N,) angular errors in degrees.
+
+    Returns:
+        ``{"predicted_mean", "observed", "bins": [{"lo", "hi", "n", "predicted", "observed"}]}``:
+        a calibrated head has ``predicted ≈ observed`` in every bin.
+    """
+    f = np.asarray(flip_probability, dtype=np.float64).ravel()
+    err = _as_errors(errors_deg)
+    if f.shape != err.shape or not np.all(np.isfinite(f)) or np.any((f < 0) | (f > 1)):
+        raise InputError(
+            f"sense_calibration: flip_probability must be {err.shape} values in [0, 1]; received shape {f.shape}"
+        )
+    wrong = err > 90.0
+    bins = []
+    edges = FLIP_PROBABILITY_EDGES
+    for lo, hi in itertools.pairwise(edges):
+        sel = (f >= lo) & ((f < hi) if hi < edges[-1] else (f <= 1.0))
+        n = int(sel.sum())
+        bins.append({
+            "lo": lo, "hi": hi, "n": n,
+            "predicted": float(f[sel].mean()) if n else None,
+            "observed": float(wrong[sel].mean()) if n else None,
+        })
+    return {"predicted_mean": float(f.mean()), "observed": float(wrong.mean()), "bins": bins}
 
 
 def bootstrap_ci(

@@ -120,7 +120,8 @@ _KEY_FIELDS = (
 )
 """The data-config fields that decide which events are the test events."""
 
-_KAPPA_LOSS = {"vmf": "vmf_nll"}
+_HEAD_LOSS = {"vmf": "vmf_nll", "axial": "axial_sense"}
+"""The loss a head trains with unless one is given (the others: ``angular``)."""
 
 
 # ============================================================================ configs
@@ -161,8 +162,8 @@ def phase_config(
             fixed, so every phase is tested on the same events.
         smoke: tiny run: at most :data:`SMOKE_EVENTS` events, :data:`SMOKE_EPOCHS` epoch,
             :data:`SMOKE_OPTIONS` widths, 100 bootstrap samples.
-        model, head: registered builder and head (``direction``, ``vmf``, ``multitask``).
-        loss: direction loss; default ``vmf_nll`` for the vmf head, else ``angular``.
+        model, head: registered builder and head (``direction``, ``vmf``, ``axial``, ``multitask``).
+        loss: direction loss; default ``vmf_nll`` for the vmf head, ``axial_sense`` for the axial head, else ``angular``.
         scale: ``"cpu"`` (:data:`CPU_OPTIONS`) or ``"full"`` (the builder's defaults).
         options: further builder options (override the scale's; smoke widths override both).
         training, augmentation, data_options: further keys of those config sections.
@@ -195,7 +196,7 @@ def phase_config(
         data_section["n_events"] = n_events
     data_section.update(data_options or {})
     training_section: dict[str, Any] = {
-        "loss": loss or _KAPPA_LOSS.get(head, "angular"),
+        "loss": loss or _HEAD_LOSS.get(head, "angular"),
         "epochs": int(epochs),
         "seed": int(seed),
     }

@@ -642,7 +642,7 @@ def burst_fit(
         (the :class:`~edkeras.pointing.BurstFit`, the true supernova direction).
     """
     from edkeras.likelihood import LikelihoodTable
-    from edkeras.pointing import classification_weights, fit_burst, rotate_to
+    from edkeras.pointing import classification_weights, fit_burst, flips_for, rotate_to
 
     if method not in ("resample", "rotate"):
         raise InputError(f"burst_fit: method must be 'resample' or 'rotate'; received {method!r}")
@@ -657,7 +657,16 @@ def burst_fit(
         frac = None if inter is None else float(np.clip(np.mean(inter == 1), 1e-3, 1 - 1e-3))
         weights = classification_weights(len(idx), mode=classification, es_fraction=frac, interaction=inter)
     kappa = None if (pred.kappa is None or not use_kappa) else np.asarray(pred.kappa)[idx]
-    fit = fit_burst(dirs, np.asarray(pred.energies)[idx], tables, kappa=kappa, weights=weights, **fit_options)
+    flips = None if pred.flip_probability is None else np.asarray(pred.flip_probability)[idx]
+    fit = fit_burst(
+        dirs,
+        np.asarray(pred.energies)[idx],
+        tables,
+        kappa=kappa,
+        weights=weights,
+        flip_probability=flips_for(tables, flips),
+        **fit_options,
+    )
     return fit, truth
 
 

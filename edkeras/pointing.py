@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from edkeras.acceptance import Z_MIN, real_harmonics
+from edkeras.acceptance import Z_MIN, harmonic_degrees, real_harmonics
 from edkeras.errors import InputError
 from edkeras.likelihood import COMPONENTS, LikelihoodTable
 
@@ -66,6 +66,7 @@ __all__ = [
     "direction_groups",
     "fibonacci_lattice",
     "fit_burst",
+    "flips_for",
     "plan_bursts",
     "pointing_resolution",
     "region_thresholds",
@@ -241,6 +242,9 @@ class BurstLikelihood:
         kappa: (N,) predicted κ for tables with κ bins (ignored otherwise).
         weights: (N, 2) weights of the ES and CC tables (see :func:`classification_weights`);
             required with two tables.
+        flip_probability: (N,) the network's P(sense wrong), for tables built with
+            ``sense="oriented"`` (required by them, refused by others): each event's density
+            is (1 − f)·P(cos θ) + f·P(−cos θ), f calibrated by the table.
         n_grid: grid intervals in cos θ.
 
     A table with a detector-response map (``LikelihoodTable.response``) measures cos θ from
@@ -261,6 +265,7 @@ class BurstLikelihood:
         tables: LikelihoodTable | Mapping[str, LikelihoodTable],
         kappa: Any = None,
         weights: Any = None,
+        flip_probability: Any = None,
         n_grid: int = 8192,
     ) -> None:
         d = np.asarray(directions, dtype=np.float64)
@@ -298,6 +303,7 @@ class BurstLikelihood:
                     f"weights must be finite, >= 0, of shape ({len(d)}, 2) (ES, CC); received {w.shape}"
                 )
             w = w[:, [list(COMPONENTS).index(k) for k in names]]
+        flips = self._flips(comp_tables, flip_probability, len(d))
         maps = [t.response for t in comp_tables]
         shared = all(_same_response(m, maps[0]) for m in maps[1:])
         self._maps = [maps[0]] if shared else maps
@@ -317,6 +323,18 @@ class BurstLikelihood:
             inverses.append(inverse.ravel().astype(np.int64))
             if self.acceptance is not None:
                 weighted.append(self.acceptance.weighted(table.moments(rows[used], self.acceptance.l_max)))
+        if flips is not None:
+            # the flipped peak of every table: its rows reversed in cos θ (the grid is symmetric),
+            # Legendre moments × (−1)^ℓ, weights × f; the unflipped ones × (1 − f)
+            w = np.ones((len(d), 1)) if w is None else w
+            w = np.concatenate([w * (1.0 - flips)[:, None], w * flips[:, None]], axis=1)
+            fines = fines + [f[:, ::-1] for f in fines]
+            inverses = inverses + inverses
+            if self.acceptance is not None:
+                parity = (-1.0) ** harmonic_degrees(self.acceptance.l_max)
+                weighted = weighted + [b * parity for b in weighted]
+            if not shared:
+                self._maps = self._maps + self._maps
         one_hot = w is not None and bool(np.all(np.sum(w > 0, axis=1) == 1))
         if w is not None and shared and (self.acceptance is None or one_hot):
             # Events sharing their rows and weights (no classifier: constant weights; perfect
@@ -347,6 +365,29 @@ class BurstLikelihood:
 
     def __len__(self) -> int:
         return len(self.directions)
+
+    @staticmethod
+    def _flips(tables: Sequence[LikelihoodTable], flip_probability: Any, n: int) -> np.ndarray | None:
+        """Calibrated P(sense wrong) per event for oriented tables; None for the others."""
+        oriented = [t.sense == "oriented" for t in tables]
+        if any(oriented) and not all(oriented):
+            raise PointingError("the ES and CC tables must both be oriented (sense) or both not")
+        if not oriented[0]:
+            if flip_probability is not None:
+                raise PointingError(
+                    "flip probabilities were given, but the tables were built with sense 'predicted' "
+                    "(their rows already hold the flips); build them with sense 'oriented'"
+                )
+            return None
+        if flip_probability is None:
+            raise PointingError(
+                "the tables were built with sense 'oriented': the burst needs each event's "
+                "flip probability (predictions key 'flip_probability', an axial-head model)"
+            )
+        f = np.asarray(flip_probability, dtype=np.float64).ravel()
+        if f.shape != (n,) or not np.all((f >= 0) & (f <= 1)):
+            raise PointingError(f"flip probabilities must be {n} values in [0, 1]; received shape {f.shape}")
+        return tables[0].calibrated_flip(f)
 
     def _exact(self, c: np.ndarray, k: int) -> np.ndarray:
         pos = (c + 1.0) * (0.5 * self.n_grid)
@@ -553,6 +594,7 @@ def fit_burst(
     *,
     kappa: Any = None,
     weights: Any = None,
+    flip_probability: Any = None,
     n_lattice: int = DEFAULT_LATTICE,
     lattice: np.ndarray | None = None,
     n_starts: int = 3,
@@ -571,6 +613,8 @@ def fit_burst(
             with ``weights``.
         kappa: (N,) predicted κ (used by tables with κ bins).
         weights: (N, 2) ES/CC weights (:func:`classification_weights`).
+        flip_probability: (N,) P(sense wrong) for tables with sense "oriented" (see
+            :class:`BurstLikelihood`).
         n_lattice: coarse-scan size (when ``lattice`` is None).
         lattice: explicit (M, 3) scan directions.
         n_starts: local searches started from the best lattice points (at least 1.5 lattice
@@ -588,7 +632,9 @@ def fit_burst(
     import scipy.optimize  # noqa: F401  (imported before the clock starts: a one-time cost)
 
     t0 = time.perf_counter()
-    loglike = BurstLikelihood(directions, energies, tables, kappa=kappa, weights=weights, n_grid=n_grid)
+    loglike = BurstLikelihood(
+        directions, energies, tables, kappa=kappa, weights=weights, flip_probability=flip_probability, n_grid=n_grid
+    )
     if lattice is None:
         lattice, kind = sky_lattice(n_lattice, use_healpy)
     else:
@@ -912,6 +958,7 @@ def _burst_inputs(pred: Any, idx: Any = None) -> dict[str, Any]:
         "kappa": get("kappa"),
         "interaction": get("interaction"),
         "es_probability": get("es_probability"),
+        "flip_probability": get("flip_probability"),
         "nu": get("nu_directions"),
     }
     if out["energies"] is None:
@@ -942,8 +989,15 @@ def _fit_one(
         tables,
         kappa=inputs["kappa"] if use_kappa else None,
         weights=weights,
+        flip_probability=flips_for(tables, inputs["flip_probability"]),
         **fit_options,
     )
+
+
+def flips_for(tables: LikelihoodTable | Mapping[str, LikelihoodTable], flips: Any) -> Any:
+    """The events' flip probabilities where the tables use them (sense "oriented"), else None."""
+    first = tables if isinstance(tables, LikelihoodTable) else next(iter(tables.values()))
+    return flips if first.sense == "oriented" else None
 
 
 METHODS = ("resample", "rotate", "direct")

@@ -384,6 +384,11 @@ def predict_arrays(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]
     if head == "vmf":
         res["kappa"] = res["direction"][:, 3]
         res["direction"] = res["direction"][:, :3]
+    if head == "axial":
+        # P(sense wrong) = sigmoid(−|s|), written with exp(−|s|) so it cannot overflow
+        q = np.exp(-np.abs(res["direction"][:, 3]))  # columns 4–6 (the sense vector) are not kept
+        res["flip_probability"] = q / (1.0 + q)
+        res["direction"] = res["direction"][:, :3]
     if head == "multitask":
         res["energy"] = np.asarray(out["energy"], dtype=np.float64).reshape(-1)
         res["es_probability"] = np.asarray(out["interaction"], dtype=np.float64).reshape(-1)
@@ -396,7 +401,8 @@ def evaluation_metrics(
     """Resolution of predicted directions against the truth: overall, per energy bin, per interaction.
 
     Args:
-        predicted: ``direction`` (N, 3) and optionally ``kappa``, ``energy``, ``es_probability``.
+        predicted: ``direction`` (N, 3) and optionally ``kappa``, ``energy``, ``es_probability``,
+            ``flip_probability``.
         labels: ``direction`` (N, 3) truth, ``reco_energy``, ``interaction``, ``energy``.
         split: the split's name, recorded in every block.
         n_boot, seed: bootstrap of the confidence intervals (68 % CL).
@@ -406,7 +412,13 @@ def evaluation_metrics(
         (bins of reconstructed energy, MeV), plus ``kappa_coverage`` (vMF head) and
         ``energy``/``interaction`` blocks (multitask head).
     """
-    from edkeras.metrics import angular_error_deg, resolution_by_bin, resolution_summary, vmf_cone_cos
+    from edkeras.metrics import (
+        angular_error_deg,
+        resolution_by_bin,
+        resolution_summary,
+        sense_calibration,
+        vmf_cone_cos,
+    )
 
     err = angular_error_deg(predicted["direction"], labels["direction"])
     reco = np.asarray(labels["reco_energy"], dtype=np.float64)
@@ -430,6 +442,8 @@ def evaluation_metrics(
             f"cone{int(f * 100)}": float(np.mean(cos >= vmf_cone_cos(np.maximum(predicted["kappa"], 1e-6), f)))
             for f in (0.68, 0.90)
         }
+    if "flip_probability" in predicted:
+        out["sense"] = sense_calibration(predicted["flip_probability"], err)
     if "energy" in predicted:
         rel = predicted["energy"] / np.asarray(labels["energy"], dtype=np.float64) - 1.0
         out["energy"] = {"relative_bias_median": float(np.median(rel)), "relative_resolution_mad": float(
@@ -456,6 +470,7 @@ def _save_split_predictions(
         event_id=labels["event_id"],
         kappa=predicted.get("kappa"),
         es_probability=predicted.get("es_probability"),
+        flip_probability=predicted.get("flip_probability"),
         split=split,
         run=run,
     )
@@ -746,8 +761,17 @@ def evaluate(
     for need in ("config.json", "model.keras"):
         if not (rd / need).exists():
             raise InputError(f"{rd}: no {need}; not a finished run folder")
+    if not (rd / "metrics.json").exists():
+        raise InputError(
+            f"{rd}: the run is not finished (no metrics.json: still training, or interrupted); its model.keras "
+            "is an intermediate checkpoint. Run the same 'edkeras train' command again to finish it (it resumes)"
+        )
     config = load_json(RunConfig, rd / "config.json")
-    model = keras.saving.load_model(rd / "model.keras", compile=False)
+    try:
+        model = keras.saving.load_model(rd / "model.keras", compile=False)
+    except Exception as e:  # a truncated or foreign file: say which, not "file not found"
+        raise InputError(f"{rd / 'model.keras'}: cannot be loaded as a Keras model ({type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})") from None
     index = index_events([data_file])
     want = tuple(int(s) for s in model.get_layer("view_u").output.shape[1:]) if _has_layer(model, "view_u") else None
     if want is not None and want != index.image_shape:

@@ -96,6 +96,7 @@ OBJECTIVES: tuple[str, ...] = ("val_theta68", "val_angular_error_deg")
 _DEFAULT_LOSSES: dict[str, list[str]] = {
     "direction": ["angular", "cosine", "focal_angular"],
     "vmf": ["vmf_nll", "gaussian_angular_nll"],
+    "axial": ["axial_sense"],
     "multitask": ["angular", "cosine"],
 }
 
@@ -606,7 +607,7 @@ def _keras_part() -> dict[str, Any]:
 
         Args:
             dataset: an evaluation :class:`edkeras.data.dataset.EventDataset` (not augmented).
-            head: the model head (``direction``, ``vmf`` or ``multitask``).
+            head: the model head (``direction``, ``vmf``, ``axial`` or ``multitask``).
         """
 
         def __init__(self, dataset: Any, head: str) -> None:

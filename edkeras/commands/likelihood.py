@@ -24,7 +24,7 @@ def _edge(text: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``edkeras likelihood``."""
-    from edkeras.likelihood import DEFAULT_ENERGY_EDGES, FLOOR, METHODS, REFERENCES, SMOOTHINGS
+    from edkeras.likelihood import DEFAULT_ENERGY_EDGES, FLOOR, METHODS, REFERENCES, SENSES, SMOOTHINGS
 
     parser.add_argument("predictions", nargs="+", help="predictions .npz files (joined)")
     parser.add_argument("--out", required=True, help="output table .npz")
@@ -49,6 +49,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="also tabulate in N bins of predicted kappa (3-D table)",
+    )
+    parser.add_argument(
+        "--sense",
+        choices=SENSES,
+        default="auto",
+        help="'oriented': rows of directions turned to their true sense, the burst weighing the two "
+        "peaks by each event's flip probability (axial head); 'predicted': rows of the predictions "
+        "as they are; 'auto' (default): oriented when the predictions carry flip probabilities",
     )
     parser.add_argument("--cos-bins", type=int, default=100, help="number of cos θ bins (default 100)")
     parser.add_argument(
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit, save, optionally validate; print a short summary."""
     from pathlib import Path
 
+    import numpy as np
     from tqdm import tqdm
 
     from edkeras.io.predictions import load_predictions
@@ -160,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         "per_interaction": not args.no_per_interaction,
         "response_degree": _degree(args.response_degree, "response-degree", auto=1, highest=3),
         "acceptance_degree": _degree(args.acceptance_degree, "acceptance-degree", auto=4, highest=4),
+        "sense": args.sense,
     }
     # "auto" falls back to plain tables, with a note, where the input cannot carry a map or an
     # acceptance (one supernova direction, too few events); an explicit degree is an error then
@@ -174,6 +184,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"edkeras likelihood: note: no {what} ({e})", file=sys.stderr)
             options[f"{key}_degree"] = 0
     save_table(table, out, overwrite=args.force)
+    n_in = sum(len(p) for p in parts)
+    n_used = int(table.n_events_per_bin.sum())
+    if n_used < n_in:
+        e = np.concatenate([np.asarray(p.energies, dtype=np.float64) for p in parts])
+        lo, hi = float(table.energy_edges[0]), float(table.energy_edges[-1])
+        print(
+            f"edkeras likelihood: note: {n_in - n_used} of {n_in} events not tabulated: "
+            f"{int(np.sum(~np.isfinite(e)))} without a finite energy, {int(np.sum(e < lo))} below {lo:g} MeV, "
+            f"{int(np.sum(e >= hi))} at or above {hi:g} MeV, the rest without a finite reference direction",
+            file=sys.stderr,
+        )
     comps = ", ".join(["all", *table.components]) if table.components else "all"
     print(
         f"{out}: {args.method} table, reference {args.reference}, {len(table.energy_bins)} energy bins "
@@ -181,11 +202,12 @@ def run(args: argparse.Namespace) -> int:
         + (f", {args.kappa_bins} kappa bins" if args.kappa_bins else "")
         + (f", response map of degree {table.response.degree}" if table.response is not None else "")
         + (f", acceptance of degree {table.acceptance.l_max}" if table.acceptance is not None else "")
+        + (", senses oriented (two-peak rows weighted by the flip probability)" if table.sense == "oriented" else "")
     )
     if args.validate:
         held = load_predictions(args.validate)
         _check_split(held, args.allow_test)
-        opts = {k: v for k, v in options.items() if k not in ("method", "acceptance_degree")}
+        opts = {k: v for k, v in options.items() if k not in ("method", "acceptance_degree", "sense")}
         scores = compare_methods(parts, held, **opts)
         print(f"held-out check on {args.validate} ({next(iter(scores.values()))['n']} events):")
         for m, s in scores.items():

@@ -8,6 +8,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -17,7 +19,10 @@ HELP = "Fit the supernova direction of a burst (all events of a predictions file
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``edkeras point``."""
     parser.add_argument("predictions", help="predictions .npz: the burst")
-    parser.add_argument("--tables", required=True, help="likelihood table .npz (the ES table in mixed mode)")
+    parser.add_argument(
+        "--tables", required=True,
+        help="likelihood table .npz (the ES table in mixed mode), or pretrained:NAME for a shipped model's tables",
+    )
     parser.add_argument("--tables-cc", metavar="FILE", help="CC likelihood table .npz (mixed ES/CC burst)")
     parser.add_argument(
         "--es-fraction",
@@ -53,9 +58,16 @@ def _tables(args: argparse.Namespace) -> tuple[object, str]:
     from edkeras.errors import InputError
     from edkeras.likelihood import load_table
 
-    main = load_table(args.tables)
+    def resolve_tables(spec: str) -> str:
+        if not spec.startswith("pretrained:"):
+            return spec  # a plain file: no need to import Keras
+        from edkeras.models.pretrained import resolve_tables as shipped
+
+        return str(shipped(spec))
+
+    main = load_table(resolve_tables(args.tables))
     if args.tables_cc:
-        cc = load_table(args.tables_cc)
+        cc = load_table(resolve_tables(args.tables_cc))
         es_t = main.component("es") if "es" in main.components else main.component("all")
         cc_t = cc.component("cc") if "cc" in cc.components else cc.component("all")
         return {"es": es_t, "cc": cc_t}, "ES and CC tables from two files"
@@ -67,6 +79,18 @@ def _tables(args: argparse.Namespace) -> tuple[object, str]:
             )
         return {"es": main.component("es"), "cc": main.component("cc")}, "ES and CC sub-tables"
     return main.component("all"), "one table"
+
+
+def _outside_energy_bins(energies: Any, tables: Any) -> str:
+    """'' when every energy lies in the tables' bins; else what lies outside, in words."""
+    import numpy as np
+
+    first = tables if not isinstance(tables, dict) else next(iter(tables.values()))
+    lo, hi = float(first.energy_edges[0]), float(first.energy_edges[-1])
+    e = np.asarray(energies, dtype=np.float64)
+    below, above = int(np.sum(e < lo)), int(np.sum(e >= hi))
+    parts = [f"{below} below {lo:g} MeV"] * bool(below) + [f"{above} at or above {hi:g} MeV"] * bool(above)
+    return f"{below + above} of {len(e)} events outside the tables' energy bins ({', '.join(parts)})" if parts else ""
 
 
 def _thresholds(items: list[str]) -> dict[float, float]:
@@ -96,12 +120,18 @@ def run(args: argparse.Namespace) -> int:
     from edkeras.errors import InputError
     from edkeras.io.predictions import load_predictions
     from edkeras.likelihood import LikelihoodTable
-    from edkeras.pointing import classification_weights, fit_burst
+    from edkeras.pointing import classification_weights, fit_burst, flips_for
 
     pred = load_predictions(args.predictions)
     if pred.energies is None:
         raise InputError(
             f"{args.predictions}: key 'energies' (reconstructed energy) is missing; pointing needs it"
+        )
+    bad = ~np.isfinite(pred.energies)
+    if bad.any():
+        raise InputError(
+            f"{args.predictions}: event index {int(np.flatnonzero(bad)[0])} has a non-finite reconstructed energy "
+            f"({int(bad.sum())} such events); a burst needs every event's energy"
         )
     tables, how = _tables(args)
     weights = None
@@ -126,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
             weights = classification_weights(
                 len(pred), mode="mixed", es_fraction=frac, es_probability=pred.es_probability
             )
+    outside = _outside_energy_bins(pred.energies, tables)
+    if outside:
+        print(f"edkeras point: note: {outside} — they use the nearest bin's row", file=sys.stderr)
     thresholds = _thresholds(args.region_threshold)
     fit = fit_burst(
         pred.predictions,
@@ -133,11 +166,13 @@ def run(args: argparse.Namespace) -> int:
         tables,
         kappa=None if args.no_kappa else pred.kappa,
         weights=weights,
+        flip_probability=flips_for(tables, pred.flip_probability),
         n_lattice=args.lattice,
         **({"region_thresholds": thresholds} if thresholds else {}),
     )
     summary = fit.summary()
-    summary.update({"predictions": str(args.predictions), "tables": how, "mode": mode})
+    summary.update({"predictions": str(args.predictions), "tables": how, "mode": mode,
+                    "energy_outside_table": outside or None})
     truth = None
     if pred.nu_directions is not None and np.all(np.isfinite(pred.nu_directions)):
         nu = pred.nu_directions

@@ -193,7 +193,7 @@ class EventDataset(keras.utils.PyDataset):
     Args:
         index: the events (e.g. ``index.select(split.train)``).
         batch_size: events per batch.
-        head: ``direction``, ``vmf`` or ``multitask`` (which targets to give).
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask`` (which targets to give).
         energy_input: add the ``energy`` input (reconstructed MeV, (B, 1)).
         targets: give targets (False: inputs only, for files without truth).
         training: shuffle per epoch, repeat forever, drop the last partial batch (when
@@ -235,8 +235,8 @@ class EventDataset(keras.utils.PyDataset):
             raise InputError(f"EventDataset: no events selected from {[str(f) for f in index.files]}")
         if int(batch_size) < 1:
             raise InputError(f"EventDataset: batch_size must be >= 1; received {batch_size}")
-        if head not in ("direction", "vmf", "multitask"):
-            raise InputError(f"EventDataset: head must be direction, vmf or multitask; received {head!r}")
+        if head not in ("direction", "vmf", "axial", "multitask"):
+            raise InputError(f"EventDataset: head must be direction, vmf, axial or multitask; received {head!r}")
         self.index = index
         self.batch_size = int(batch_size)
         self.head = head

@@ -12,6 +12,8 @@ Keys: ``predictions`` (N, 3) unit vectors; ``true_directions`` (N, 3); ``energie
 ``interaction`` (N,) 1 = ES, 0 = CC, −1 unknown; ``nu_directions`` (N, 3); ``event_id``
 (N,); ``kappa`` (N,) predicted vMF concentration; ``es_probability`` (N,) predicted
 probability of ES (a multitask model's classifier; an optional addition to §5);
+``flip_probability`` (N,) predicted probability that the direction's sense is wrong (the
+axial head's head–tail belief; an optional addition to §5);
 ``split`` and ``run`` (strings).
 
 Example:
@@ -45,6 +47,7 @@ _PER_EVENT: dict[str, tuple[tuple[int, ...], Any]] = {
     "event_id": ((), np.int64),
     "kappa": ((), np.float64),
     "es_probability": ((), np.float64),
+    "flip_probability": ((), np.float64),
 }
 """Per-event keys: trailing shape and the dtype they are read as."""
 
@@ -73,6 +76,7 @@ class Predictions:
         event_id: (N,) int64.
         kappa: (N,) predicted von Mises–Fisher concentration.
         es_probability: (N,) predicted probability that the event is ES.
+        flip_probability: (N,) predicted probability that the direction's sense is wrong.
         metadata: the earlier system's (N, 14) metadata, when read from such a file.
         split: which split the events come from ("train", "val", "test", or "").
         run: the run that made the predictions ("" if unknown).
@@ -89,6 +93,7 @@ class Predictions:
     event_id: np.ndarray | None = None
     kappa: np.ndarray | None = None
     es_probability: np.ndarray | None = None
+    flip_probability: np.ndarray | None = None
     metadata: np.ndarray | None = None
     split: str = ""
     run: str = ""
@@ -172,8 +177,9 @@ def _check_per_event(name: str, value: Any, n: int, where: str) -> np.ndarray:
         raise PredictionsError(
             f"{where}: key 'interaction' is {int(arr[i])} at event index {i}; expected 1 (ES), 0 (CC) or -1"
         )
-    if name == "es_probability" and np.any((arr < 0) | (arr > 1)):
-        raise PredictionsError(f"{where}: key 'es_probability' must lie in [0, 1]")
+    if name in ("es_probability", "flip_probability") and np.any(~((arr >= 0) & (arr <= 1))):
+        i = int(np.flatnonzero(~((arr >= 0) & (arr <= 1)))[0])
+        raise PredictionsError(f"{where}: key '{name}' is {arr[i]} at event index {i}; expected a value in [0, 1]")
     if name == "kappa" and np.any(~(arr >= 0)):
         i = int(np.flatnonzero(~(arr >= 0))[0])
         raise PredictionsError(f"{where}: key 'kappa' is {arr[i]} at event index {i}; expected >= 0")
@@ -236,6 +242,7 @@ def save_predictions(
     event_id: Any = None,
     kappa: Any = None,
     es_probability: Any = None,
+    flip_probability: Any = None,
     split: str = "",
     run: str = "",
 ) -> Path:
@@ -256,6 +263,7 @@ def save_predictions(
         event_id: (N,) event ids.
         kappa: (N,) predicted vMF concentration.
         es_probability: (N,) predicted ES probability (multitask classifier).
+        flip_probability: (N,) predicted P(sense wrong) (axial head).
         split: "train", "val", "test" or "".
         run: run name.
 
@@ -276,6 +284,7 @@ def save_predictions(
         "event_id": event_id,
         "kappa": kappa,
         "es_probability": es_probability,
+        "flip_probability": flip_probability,
         "split": str(split),
         "run": str(run),
     }

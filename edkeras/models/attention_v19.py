@@ -84,7 +84,7 @@ def attention_v19(
 
     Args:
         input_shape: (ticks, channels) of each plane image.
-        head: ``direction``, ``vmf`` or ``multitask``.
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask``.
         energy_conditioning: add the ``energy`` input, joined before the dense layers.
         dropout: dropout in the attention blocks and after each dense layer.
         filters: width of the first conv stage (twice that afterwards).

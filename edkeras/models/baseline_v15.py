@@ -66,7 +66,7 @@ def baseline_v15(
 
     Args:
         input_shape: (ticks, channels) of each plane image; both ≥ 2**depth.
-        head: ``direction``, ``vmf`` or ``multitask``.
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask``.
         energy_conditioning: add the ``energy`` input, joined before the dense layers.
         dropout: dropout after each dense layer (0.3 in v15).
         filters: filters of the first conv (doubling at each of the ``depth`` blocks).

@@ -69,7 +69,7 @@ def compact(
 
     Args:
         input_shape: (ticks, channels) of each plane image.
-        head: ``direction``, ``vmf`` or ``multitask``.
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask``.
         energy_conditioning: add the ``energy`` input, joined before the dense layers.
         dropout: dropout after each dense layer.
         filters: width of the conv blocks (the stem has half, the last blocks twice).

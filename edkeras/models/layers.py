@@ -14,6 +14,8 @@ What they do, in a physicist's words:
 * :class:`UnitNormalize` — makes the direction output a unit vector (the earlier
   system's outputs had norms in the thousands, and angles undefined at zero norm).
 * :class:`KappaActivation` — von Mises–Fisher concentration κ > 0 (the vmf head regresses ln κ).
+* :class:`SenseDirection` — the axial head's output: the track's axis turned to the sense
+  the network believes in, and that belief as a logit (head–tail, like DUNE's "brems flipping").
 * :class:`EnergyActivation` — energy head output ``scale · exp(z)`` in MeV.
 * :class:`PlaneTokens` — joins three planes' token sequences, adding learned position
   embeddings (shared grid) and plane embeddings (U, V, X) for cross-plane attention.
@@ -38,6 +40,7 @@ __all__ = [
     "LogEnergy",
     "PlaneTokens",
     "PlaneWeights",
+    "SenseDirection",
     "UnitNormalize",
 ]
 
@@ -141,6 +144,31 @@ class UnitNormalize(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@_register
+class SenseDirection(keras.layers.Layer):
+    """Axis and sense vector → ``[a · sgn(s), s, v̂]`` (N, 7), with the sense logit ``s = a · v``.
+
+    Inputs ``[axis, sense]``: the unit axis ``a`` (its sign is arbitrary; the axial loss
+    ignores it) and a free vector ``v``, the network's guess of the signed direction. The
+    logit ``s = stop_gradient(a) · v`` says how sure the network is that the electron travels
+    along +a: its sign is the hemisphere of v, its size grows with |v| (the sense loss
+    trains v only, so the axis is learnt from the sign-free axial loss alone). Columns:
+    0–2 the believed direction, ``a`` turned by the sign of ``s`` (``s = 0`` counts as +);
+    3 the logit ``s``, so that P(sense wrong) = sigmoid(−|s|); 4–6 the unit vector v̂, which
+    :func:`edkeras.losses.axial_sense` also trains as a direction (the sense's own signal).
+    """
+
+    def call(self, inputs: Any) -> Any:
+        axis, sense = (ops.cast(x, "float32") for x in inputs)
+        s = ops.sum(ops.stop_gradient(axis) * sense, axis=-1, keepdims=True)
+        sign = ops.where(s >= 0.0, 1.0, -1.0)
+        unit = sense / ops.sqrt(ops.sum(ops.square(sense), axis=-1, keepdims=True) + 1e-12)
+        return ops.concatenate([axis * sign, s, unit], axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[0][:-1], 7)
 
 
 @_register

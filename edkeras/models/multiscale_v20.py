@@ -105,7 +105,7 @@ def multiscale_v20(
 
     Args:
         input_shape: (ticks, channels) of each plane image.
-        head: ``direction``, ``vmf`` or ``multitask``.
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask``.
         energy_conditioning: add the ``energy`` input, joined before the dense layers.
         dropout: dropout after each dense layer.
         filters: output width of the stem and first block (twice that afterwards); each

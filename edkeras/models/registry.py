@@ -36,8 +36,8 @@ __all__ = [
 REGISTRY: dict[str, Callable[..., Any]] = {}
 """Builder name → builder function (filled by the builder modules on import)."""
 
-HEADS = ("direction", "vmf", "multitask")
-"""Output heads: unit direction; direction + κ (vMF); direction + energy + ES probability."""
+HEADS = ("direction", "vmf", "axial", "multitask")
+"""Output heads: unit direction; direction + κ (vMF); axis + sense logit; direction + energy + ES probability."""
 
 NORMALIZATIONS = ("log1p", "none")
 """Input normalisations inside the model (see :class:`edkeras.models.layers.ADCNormalization`)."""

@@ -88,7 +88,7 @@ def residual_v18(
 
     Args:
         input_shape: (ticks, channels) of each plane image.
-        head: ``direction``, ``vmf`` or ``multitask``.
+        head: ``direction``, ``vmf``, ``axial`` or ``multitask``.
         energy_conditioning: add the ``energy`` input, joined before the dense layers.
         dropout: dropout after each dense layer.
         filters: filters of the stem and first block (doubling per block).
