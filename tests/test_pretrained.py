@@ -109,3 +109,44 @@ def test_real_event_comparison_table(tmp_path, monkeypatch):
     assert rows[("network", "real")]["n"] == 10 and rows[("network", "simulated")]["n"] == 50  # 10 real × 5 matched ES
     assert "simulated test ES" in out["markdown"] and out["real_over_sim_median"] > 0
     assert rows[("network", "real")]["median"] < rows[("classical", "real")]["median"]
+
+
+def test_shipped_tables_point_a_burst_of_the_shipped_model(tmp_path, capsys):
+    """The tables beside the model (built on a calibration sample) point a fresh ES burst."""
+    from edkeras.likelihood import load_table
+    from edkeras.training import evaluate
+
+    card = pre.model_card("compact_vmf")
+    tables = card["tables"]
+    assert tables["calibration_sample"]["used_for_training_or_testing"] is False
+    assert tables["calibration_sample"]["seed"] != card["training_data"]["seed"]
+    table = load_table(pre.pretrained_tables("compact_vmf"))
+    assert set(table.components) == {"es", "cc"} and table.response is not None and table.acceptance is not None
+    n_cal = tables["calibration_sample"]["events"]
+    assert 0.9 * n_cal <= int(table.n_events_per_bin.sum()) <= n_cal  # events below 5 MeV are not tabulated
+    sn = np.array([0.48, -0.6, 0.64]) / np.linalg.norm([0.48, -0.6, 0.64])
+    batch = simulate(150, seed=11, config=SimConfig(channel="es", direction=tuple(sn)))
+    events = write_events(tmp_path / "burst.h5", batch)
+    evaluate("pretrained:compact_vmf", events, out=tmp_path / "burst.npz")
+    assert cli_main(["point", str(tmp_path / "burst.npz"), "--tables", "pretrained:compact_vmf",
+                     "--lattice", "768", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    angle = np.degrees(np.arccos(np.clip(np.asarray(fit["direction"]) @ sn, -1, 1)))
+    assert angle < 25.0, angle  # 150 ES events: a few degrees to ~15° with this network
+    # the Markdown section of the card says the same as its JSON
+    md = (pre.pretrained_dir("compact_vmf") / "card.md").read_text()
+    assert pre.card_markdown(card) == md
+    assert cli_main(["models"]) == 0
+    assert "--tables pretrained:compact_vmf" in capsys.readouterr().out
+
+
+def test_a_model_without_tables_says_which_have_them(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "shipped"
+    shutil.copytree(pre.SHIPPED_DIR, fake)
+    shutil.copytree(fake / "compact_vmf", fake / "bare")
+    (fake / "bare" / "tables.npz").unlink()
+    monkeypatch.setattr(pre, "SHIPPED_DIR", fake)
+    with pytest.raises(InputError, match="bare: ships no likelihood tables .* models with tables: compact_vmf"):
+        pre.pretrained_tables("bare")
+    with pytest.raises(InputError, match="no such shipped model; available: bare, compact_vmf"):
+        pre.resolve_tables("pretrained:nope")

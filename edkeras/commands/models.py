@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         if real:
             print(f"  real ES events ({real['network']['n']}): network {_fmt(real['network'])}; "
                   f"classical {_fmt(real['classical_fit_same_events'])}")
+        tables = c.get("tables")
+        if tables:
+            print(f"  likelihood tables: --tables pretrained:{c['name']} ({tables['summary']})")
         for limit in c.get("limits", []):
             print(f"  limit: {limit}")
     return 0

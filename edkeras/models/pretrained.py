@@ -5,7 +5,9 @@ folder (``config.json``, ``model.keras``, ``metrics.json``) plus ``card.json``: 
 trained on (simulation version, response spread, events, seed), the budget, the held-out
 metrics with intervals and the known limits. Wherever a run folder is accepted,
 ``pretrained:NAME`` names a shipped model (``edkeras evaluate pretrained:compact_vmf
---data FILE``).
+--data FILE``). A model may ship its likelihood tables beside it (``tables.npz``, built on a
+calibration sample that neither training nor testing used; the card's ``tables`` block
+says how): ``edkeras point PRED.npz --tables pretrained:NAME``.
 
 Example:
     >>> from edkeras.models import load_pretrained, list_pretrained
@@ -23,12 +25,26 @@ from typing import Any
 
 from edkeras.errors import InputError
 
-__all__ = ["PREFIX", "SHIPPED_DIR", "list_pretrained", "load_pretrained", "model_card", "pretrained_dir",
-           "resolve_run_dir"]
+__all__ = [
+    "PREFIX",
+    "SHIPPED_DIR",
+    "TABLES_FILE",
+    "card_markdown",
+    "list_pretrained",
+    "load_pretrained",
+    "model_card",
+    "pretrained_dir",
+    "pretrained_tables",
+    "resolve_run_dir",
+    "resolve_tables",
+    "write_card_markdown",
+]
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 PREFIX = "pretrained:"
 _NEEDED = ("card.json", "config.json", "model.keras")
+TABLES_FILE = "tables.npz"
+"""The shipped likelihood tables' file name in a model's folder."""
 
 
 def _names() -> list[str]:
@@ -90,3 +106,83 @@ def resolve_run_dir(spec: str | os.PathLike) -> Path:
         model_card(name)
         return pretrained_dir(name)
     return Path(text)
+
+
+def pretrained_tables(name: str) -> Path:
+    """The likelihood tables shipped beside model ``name`` (an error says when it has none)."""
+    path = pretrained_dir(name) / TABLES_FILE
+    if not path.is_file():
+        with_tables = [n for n in _names() if (SHIPPED_DIR / n / TABLES_FILE).is_file()]
+        raise InputError(f"pretrained:{name}: ships no likelihood tables ({path} is missing); models with "
+                         f"tables: {', '.join(with_tables) or 'none'}")
+    return path
+
+
+def resolve_tables(spec: str | os.PathLike) -> Path:
+    """A tables file from ``spec``: ``pretrained:NAME`` gives the model's shipped tables, anything else is a path."""
+    text = os.fspath(spec)
+    if text.startswith(PREFIX):
+        return pretrained_tables(text[len(PREFIX):])
+    return Path(text)
+
+
+def _summary(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "—"
+    lo, hi = m.get("theta68_ci", [None, None])
+    ci = f" [{lo:.1f}, {hi:.1f}]" if lo is not None else ""
+    flips = f", flips {100 * m['flip_fraction']:.2f} %" if m.get("flip_fraction") is not None else ""
+    return f"θ68 {m['theta68']:.1f}°{ci}, median {m['median']:.1f}°{flips} ({m.get('n', '?')} events)"
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The Markdown section of a model card (``card.md``), written from its JSON."""
+    mod, data, budget, met = card["model"], card["training_data"], card["budget"], card.get("metrics", {})
+    lines = [
+        f"# Model card: `pretrained:{card['name']}`",
+        "",
+        f"*{mod['builder']}* builder with the *{mod['head']}* head ({mod['parameters']:,} parameters), "
+        f"loss `{mod.get('loss', '?')}`; inputs {mod.get('inputs', '?')}; outputs {mod.get('outputs', '?')}.",
+        "",
+        "## Training data",
+        "",
+        f"- {data['events']:,} events simulated by {data['generator']}; channel: {data['channel']}; seed {data['seed']}",
+        f"- detector-response spread: {data.get('response_spread') or 'none'}",
+        f"- split: {data.get('split')}",
+        "",
+        "## Budget",
+        "",
+        f"- {budget['sample_passes']:,} sample passes ({budget['epochs_run']} epochs, batch {budget['batch_size']}, "
+        f"learning rate {budget['learning_rate']}); epoch chosen on {budget['chosen_on']}",
+        f"- {budget['hardware']}, {budget['train_seconds']} s of training",
+        f"- command: `{budget['command']}`",
+        "",
+        "## Held-out metrics (" + str(met.get("interval", "")) + ")",
+        "",
+    ]
+    for key, value in met.items():
+        if isinstance(value, dict) and "theta68" in value:
+            lines.append(f"- {key.replace('_', ' ')}: {_summary(value)}")
+        elif isinstance(value, dict) and "network" in value:
+            lines.append(f"- {key.replace('_', ' ')}: network {_summary(value['network'])}; classical fit "
+                         f"{_summary(value.get('classical_fit_same_events'))}")
+    tables = card.get("tables")
+    lines += ["", "## Likelihood tables", ""]
+    if tables:
+        lines += [f"`{tables['file']}`: {tables['summary']}. Command: `{tables['command']}`.",
+                  f"Use: `edkeras point PREDICTIONS.npz --tables pretrained:{card['name']}`."]
+    else:
+        lines.append("None shipped: build them with `edkeras likelihood` on a calibration sample.")
+    lines += ["", "## Known limits", ""] + [f"- {x}" for x in card.get("limits", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write_card_markdown(folder: str | os.PathLike) -> Path:
+    """Rewrite ``card.md`` of a shipped model's folder from its ``card.json``."""
+    folder = Path(folder)
+    card = json.loads((folder / "card.json").read_text())
+    path = folder / "card.md"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(card_markdown(card))
+    os.replace(tmp, path)
+    return path
