@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"edkeras {args.command}: error: {msg}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # what was written is whole (files are written to a temporary name, then renamed); an
+        # interrupted training run resumes from its last epoch when the same command is run again
+        print(f"edkeras {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -182,6 +182,20 @@ def test_evaluate_any_file(runs, capsys, tmp_path):
         evaluate(runs["a"], wrong)
     with pytest.raises(InputError, match="not a finished run folder"):
         evaluate(tmp_path, runs["file_a"])
+    # an unfinished run (no metrics.json yet) and a truncated model are named, not tracebacks
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(runs["a"], unfinished)
+    (unfinished / "metrics.json").unlink()
+    with pytest.raises(InputError, match="the run is not finished .* Run the same 'edkeras train' command again"):
+        evaluate(unfinished, runs["file_a"])
+    truncated = tmp_path / "truncated"
+    shutil.copytree(runs["a"], truncated)
+    data = (truncated / "model.keras").read_bytes()
+    (truncated / "model.keras").write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match=r"truncated/model.keras: cannot be loaded as a Keras model"):
+        evaluate(truncated, runs["file_a"])
+    assert main(["evaluate", str(truncated), "--data", str(runs["file_a"])]) == 1
+    assert "cannot be loaded" in capsys.readouterr().err
 
 
 def test_leaderboard_ranks_by_test_theta68(runs, capsys):

@@ -1,0 +1,67 @@
+"""The command-line entry point: one clear line and an exit status for every way a command ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from edkeras import cli
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(_run=interrupted)
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(_run=interrupted)
+    assert cli.main(["models"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "edkeras models: interrupted" and "Traceback" not in err
+
+
+def test_input_errors_are_one_line_and_status_1(tmp_path, capsys):
+    assert cli.main(["point", str(tmp_path / "missing.npz"), "--tables", str(tmp_path / "t.npz")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edkeras point: error:") and "missing.npz" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("spec", ["pretrained:nope", "pretrained:"])
+def test_unknown_shipped_tables_list_the_names(spec, tmp_path, capsys):
+    import numpy as np
+
+    from edkeras.io.predictions import save_predictions
+
+    burst = save_predictions(tmp_path / "x.npz", predictions=np.eye(3), energies=np.full(3, 20.0))
+    assert cli.main(["point", str(burst), "--tables", spec]) == 1
+    assert "available: compact_vmf" in capsys.readouterr().err
+
+
+def test_point_and_likelihood_say_what_lies_outside_the_energy_bins(tmp_path, capsys):
+    import numpy as np
+
+    from edkeras import vmf
+    from edkeras.io.predictions import save_predictions
+
+    rng = np.random.default_rng(2)
+    sn = np.array([0.0, 0.6, 0.8])
+    n = 3000
+    energies = rng.uniform(2.0, 60.0, n)
+    energies[:5] = np.nan
+    cal = save_predictions(tmp_path / "cal.npz", predictions=vmf.sample(sn, 5.0, n, rng), energies=energies,
+                           nu_directions=np.tile(sn, (n, 1)), split="val")
+    assert cli.main(["likelihood", str(cal), "--out", str(tmp_path / "t.npz")]) == 0
+    err = capsys.readouterr().err
+    below = int(np.sum(energies < 5.0))
+    assert f"{5 + below} of {n} events not tabulated: 5 without a finite energy, {below} below 5 MeV" in err
+    e_burst = np.full(200, 20.0)
+    e_burst[:7] = 3.0
+    burst = save_predictions(tmp_path / "b.npz", predictions=vmf.sample(sn, 5.0, 200, rng), energies=e_burst)
+    assert cli.main(["point", str(burst), "--tables", str(tmp_path / "t.npz"), "--lattice", "768"]) == 0
+    assert "7 of 200 events outside the tables' energy bins (7 below 5 MeV)" in capsys.readouterr().err
+    e_burst[3] = np.nan
+    burst = save_predictions(tmp_path / "b.npz", predictions=vmf.sample(sn, 5.0, 200, rng), energies=e_burst)
+    assert cli.main(["point", str(burst), "--tables", str(tmp_path / "t.npz")]) == 1
+    assert "event index 3 has a non-finite reconstructed energy" in capsys.readouterr().err
