@@ -100,6 +100,43 @@ def export_html(executed: str | os.PathLike, html: str | os.PathLike, show_code:
     return out
 
 
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True or False"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a dict"
+    return type(value).__name__
+
+
+def _check_parameter_types(where: str, defaults: dict[str, Any], params: dict[str, Any]) -> None:
+    """A value must have its default's type (ints pass for floats; None passes and is taken by None)."""
+    for key, value in params.items():
+        default = defaults[key]
+        if default is None or value is None:
+            continue
+        if isinstance(default, bool) or isinstance(value, bool):
+            ok = isinstance(default, bool) and isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float))
+        elif isinstance(default, (list, tuple)):
+            ok = isinstance(value, (list, tuple))
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise InputError(
+                f"{where}: parameter '{key}' must be {_type_name(default)} like its default {default!r}; "
+                f"received {value!r} ({_type_name(value)})"
+            )
+
+
 def run_notebook(
     name: str | os.PathLike,
     parameters: dict[str, Any] | None = None,
@@ -122,8 +159,13 @@ def run_notebook(
         show_code: keep the code cells in the HTML.
 
     Returns:
-        A :class:`NotebookResult`; ``ok`` is false when a cell raised (the report then shows
-        the error).
+        A :class:`NotebookResult`; ``ok`` is false when a cell raised: the report of the
+        failed run (``NAME.failed.html``) then shows the error, and the last good
+        ``NAME.html`` is kept.
+
+    Raises:
+        InputError: an unknown parameter, or a value whose type differs from its default's
+            (an integer for ``n_events = 6000``: a number for a float, ``None`` always allowed).
     """
     import papermill as pm
 
@@ -135,15 +177,18 @@ def run_notebook(
         raise InputError(
             f"{nb_path.name}: unknown parameter '{unknown[0]}'; valid parameters: {', '.join(defaults)}"
         )
+    _check_parameter_types(nb_path.name, defaults, params)
     root = project_root()
-    runs = Path(runs_dir) if runs_dir is not None else root / "runs"
+    # the notebook runs with the project root as its working folder: a relative --runs-dir
+    # means the caller's folder, so it is made absolute here (else outputs would split)
+    runs = Path(runs_dir).resolve() if runs_dir is not None else root / "runs"
     if "runs_dir" in defaults and "runs_dir" not in params:
         params["runs_dir"] = str(runs)
     run_name = params.get("run_name", defaults.get("run_name", nb_path.stem))
     run_dir = runs / str(run_name)
     run_dir.mkdir(parents=True, exist_ok=True)
     executed = run_dir / nb_path.name
-    html = Path(report_dir or root / "reports") / f"{nb_path.stem}.html"
+    html = Path(report_dir).resolve() / f"{nb_path.stem}.html" if report_dir else root / "reports" / f"{nb_path.stem}.html"
     t0 = time.perf_counter()
     error = ""
     # Figures must render inline in the executed notebook even when the caller runs with a
@@ -163,6 +208,10 @@ def run_notebook(
         else:
             os.environ["MPLBACKEND"] = saved_backend
     seconds = time.perf_counter() - t0
+    if error:  # the last good report stays; the failed one is written beside it
+        html = html.with_name(f"{nb_path.stem}.failed.html")
+    else:
+        html.with_name(f"{nb_path.stem}.failed.html").unlink(missing_ok=True)
     export_html(executed, html, show_code=show_code)
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None

@@ -83,3 +83,33 @@ def test_summary_is_strict_json(tmp_path):
                                            "d": (math.inf, 2), "e": Path("x")})
     out = json.loads(path.read_text())
     assert out == {"a": None, "b": 1.5, "c": [1, 2], "d": [None, 2], "e": "x"}
+
+
+def test_parameter_types_are_checked_before_running(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    with pytest.raises(InputError, match=r"parameter 'n' must be an integer like its default 3; received 'abc' \(a string\)"):
+        run_notebook(nb, {"n": "abc"}, report_dir=tmp_path, runs_dir=tmp_path)
+    with pytest.raises(InputError, match="parameter 'fail' must be True or False"):
+        run_notebook(nb, {"fail": 1}, report_dir=tmp_path, runs_dir=tmp_path)
+    assert not (tmp_path / "tiny").exists()  # nothing was created
+
+
+def test_a_failed_run_keeps_the_last_good_report(tmp_path):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    good = run_notebook(nb, {"n": 2}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
+    assert good.ok and good.html.name == "tiny.html"
+    before = good.html.read_text()
+    bad = run_notebook(nb, {"fail": True}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
+    assert not bad.ok and bad.html.name == "tiny.failed.html"
+    assert good.html.read_text() == before and "asked to fail" in bad.html.read_text()
+    again = run_notebook(nb, {"n": 2}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
+    assert again.ok and not bad.html.exists()  # a good run clears the failed report
+
+
+def test_relative_runs_dir_is_the_callers_folder(tmp_path, monkeypatch):
+    nb = _notebook(tmp_path / "tiny.ipynb", BODY)
+    monkeypatch.chdir(tmp_path)
+    res = run_notebook(nb, {"n": 2}, report_dir="reports", runs_dir="myruns", progress=False)
+    assert res.ok, res.error
+    assert (tmp_path / "myruns" / "tiny" / "summary.json").exists()  # summary and executed copy together
+    assert res.executed == tmp_path / "myruns" / "tiny" / "tiny.ipynb" and res.html == tmp_path / "reports" / "tiny.html"
