@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +47,9 @@ from typing import Any
 from edkeras.errors import InputError
 
 __all__ = [
+    "LOCK_FILE",
     "RUN_FILES",
+    "RunInUse",
     "RunInfo",
     "check_run_name",
     "environment",
@@ -55,6 +59,7 @@ __all__ = [
     "list_runs",
     "prepare_run",
     "read_json",
+    "run_lock",
     "runs_dir",
     "write_json",
 ]
@@ -152,6 +157,48 @@ def _remove_owned(run_dir: Path) -> None:
 
 def _is_companion(p: Path) -> bool:
     return p.name.startswith(".") or p.suffix == ".ipynb" or p.name in _COMPANIONS
+
+
+class RunInUse(InputError):
+    """Another process holds the run folder's lock."""
+
+
+LOCK_FILE = ".lock"
+"""The advisory lock of a run folder (a companion file: never part of the run)."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold the run folder's advisory lock (``flock``) while a process writes the run.
+
+    A second process (or a second ``train`` in the same process) on the same folder gets
+    :class:`RunInUse` naming the holder's host, pid and start time, instead of both mixing
+    their output in one folder. The lock dies with its process, so a killed run never
+    leaves the folder locked.
+    """
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / LOCK_FILE
+    with open(path, "a+") as fh:  # closing it releases the lock
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no advisory locks; run unguarded
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise RunInUse(
+                    f"{d}: in use by {holder}; wait for it to end, or train under another --name"
+                ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                 f"{datetime.now().isoformat(timespec='seconds')}\n")
+        fh.flush()
+        yield path
 
 
 def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, resume: bool = True) -> str:

@@ -572,14 +572,24 @@ def train(
         ConfigError: a config that cannot be built (unknown model option, bad loss option…).
         FileExistsError: ``run_dir`` holds a finished run and ``force`` is false.
         InputError: bad event files; no epoch gave a finite validation score.
+        RunInUse: another process is training into ``run_dir`` (its advisory lock is held).
     """
-    import keras
-
-    from edkeras.data.dataset import EventDataset
-    from edkeras.runs import check_run_name, environment, jsonable, prepare_run, runs_dir, write_json
+    from edkeras.runs import check_run_name, run_lock, runs_dir
 
     check_run_name(config.name)
     run_dir = Path(run_dir) if run_dir is not None else runs_dir() / config.name
+    with run_lock(run_dir):  # one process per run folder
+        return _train_locked(config, run_dir, force, resume, callbacks, verbose)
+
+
+def _train_locked(
+    config: RunConfig, run_dir: Path, force: bool, resume: bool, callbacks: Sequence[Any], verbose: int | str
+) -> RunResult:
+    import keras
+
+    from edkeras.data.dataset import EventDataset
+    from edkeras.runs import environment, jsonable, prepare_run, write_json
+
     cfg_dict = to_dict(config)
     state = prepare_run(run_dir, cfg_dict, force=force, resume=resume)
     resumed = state == "resume"

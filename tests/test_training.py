@@ -308,3 +308,18 @@ def test_refit_on_train_and_val_keeps_the_last_epoch(runs, tmp_path):
         _config([file_a], training={"fit_on": "train+val"})
     with pytest.raises(ConfigError, match="training.schedule: must be 'constant' or 'cosine' with fit_on"):
         _config([file_a], training={"fit_on": "train+val", "early_stopping_patience": None, "schedule": "plateau"})
+
+
+def test_a_run_folder_in_use_is_refused(runs, tmp_path):
+    """Two trainings into one folder: the second gets a clear error naming the holder, and writes nothing."""
+    from edkeras.runs import LOCK_FILE, RunInUse, run_lock
+    from edkeras.training import train
+
+    cfg = _config([runs["file_a"]], name="locked", training={"epochs": 1})
+    folder = tmp_path / "locked"
+    with run_lock(folder):
+        with pytest.raises(RunInUse, match=r"locked: in use by pid \d+ on .* since"):
+            train(cfg, folder, verbose=0)
+        assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE]
+    res = train(cfg, folder, verbose=0)  # free again: trains
+    assert res.epochs_run == 1 and (folder / "metrics.json").exists()
