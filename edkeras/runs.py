@@ -201,7 +201,9 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
         yield path
 
 
-def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, resume: bool = True) -> str:
+def prepare_run(
+    run_dir: str | os.PathLike, config: dict, force: bool = False, resume: bool = True, dry_run: bool = False
+) -> str:
     """Make ``run_dir`` ready for a run of ``config``; say whether it starts anew or resumes.
 
     Args:
@@ -209,6 +211,7 @@ def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, r
         config: the complete config as a dict (what ``config.json`` holds).
         force: replace a finished run, or an unfinished one of another config.
         resume: continue an unfinished run of the same config from its backup.
+        dry_run: only decide (and raise what would be raised); touch nothing.
 
     Returns:
         ``"new"`` or ``"resume"``.
@@ -228,7 +231,6 @@ def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, r
         if is_finished(d):
             if not force:
                 raise FileExistsError(f"{d}: holds a finished run; pass --force to overwrite it")
-            _remove_owned(d)
         else:
             same = read_json(cfg_file) == json.loads(json.dumps(jsonable(config)))
             if resume and same:
@@ -238,8 +240,10 @@ def prepare_run(run_dir: str | os.PathLike, config: dict, force: bool = False, r
                 raise FileExistsError(
                     f"{d}: holds an unfinished run ({why}); pass --force to start it again"
                 )
+        if not dry_run:
             _remove_owned(d)
-    d.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        d.mkdir(parents=True, exist_ok=True)
     return "new"
 
 

@@ -36,6 +36,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ __all__ = [
     "RunData",
     "RunResult",
     "build_run_model",
+    "check_run_config",
     "compile_model",
     "distribution_strategy",
     "energy_in_target",
@@ -148,7 +150,32 @@ def prepare_data(data: DataConfig) -> RunData:
                 f"energy_max={data.energy_max}, interaction={data.interaction!r}, n_events={data.n_events}) "
                 f"of {', '.join(map(str, files))}"
             )
+    _check_labels(index, np.concatenate([selected[k] for k in SPLIT_NAMES]))
     return RunData(files, index, split, selected)
+
+
+def _check_labels(index: Any, used: np.ndarray) -> None:
+    """The truth a run trains and is scored on, checked as ``edkeras doctor`` checks it: every
+    direction a non-zero vector (or all NaN: unknown), no negative or infinite energy (unique
+    event ids are checked by the split). Found here, before the first epoch, instead of when
+    the predictions are saved after the last."""
+
+    def where(i: int) -> str:
+        return f"{index.files[int(index.file[i])]}: event id {int(ids[i])} (index {int(index.row[i])})"
+
+    ids = index.field("event_id")
+    d = np.asarray(index.field("direction"), dtype=np.float64)[used]
+    norm = np.linalg.norm(d, axis=1)
+    bad = (np.isfinite(norm) & (norm < 1e-9)) | (np.isnan(d).any(axis=1) & ~np.isnan(d).all(axis=1))
+    if bad.any():
+        raise InputError(f"{where(used[np.flatnonzero(bad)[0]])}: true direction {d[np.flatnonzero(bad)[0]]} "
+                         "is zero or partly NaN; expected a non-zero vector (or all NaN when unknown)")
+    for name in ("energy", "reco_energy"):
+        e = np.asarray(index.field(name), dtype=np.float64)[used]
+        bad = np.isinf(e) | (e < 0)
+        if bad.any():
+            raise InputError(f"{where(used[np.flatnonzero(bad)[0]])}: {name} is {e[np.flatnonzero(bad)[0]]}; "
+                             "expected an energy >= 0 MeV (or NaN when unknown)")
 
 
 # =========================================================================== model
@@ -184,6 +211,42 @@ def build_run_model(config: RunConfig, image_shape: tuple[int, int]) -> Any:
         return build_model(m.name, head=m.head, energy_conditioning=config.data.energy_input, input_shape=shape, **options)
     except InputError as e:
         raise ConfigError(f"model.options: {e}") from None
+
+
+def check_run_config(config: RunConfig) -> None:
+    """What can be checked before any data is read: the builder and its option names, the loss
+    and its options, that the event files exist. :func:`train` runs it before touching the
+    run folder.
+
+    Raises:
+        ConfigError: an unknown builder, option or loss option (named, with the valid ones).
+        InputError: a missing event file.
+    """
+    from edkeras.losses import get_loss, multitask_losses
+    from edkeras.models import builder_options
+
+    m, t = config.model, config.training
+    try:
+        valid = builder_options(m.name)
+    except InputError as e:
+        raise ConfigError(f"model.name: {e}") from None
+    for key in m.options:
+        if key not in valid:
+            raise ConfigError(
+                f"model.options.{key}: unknown option of model {m.name!r}; valid options: "
+                f"{', '.join(k for k in valid if k not in ('head', 'energy_conditioning'))}"
+            )
+    try:
+        if m.head == "multitask":
+            multitask_losses(t.loss, energy_weight=t.energy_loss_weight,
+                             interaction_weight=t.interaction_loss_weight, **t.loss_options)
+        else:
+            get_loss(t.loss, **t.loss_options)
+    except InputError as e:
+        raise ConfigError(f"training.loss_options: {e}") from None
+    for f in config.data.files:
+        if f != "synthetic" and not Path(f).expanduser().exists():
+            raise InputError(f"data.files: no such event file {str(Path(f).expanduser())!r}")
 
 
 def _monitor_key(config: RunConfig) -> str:
@@ -591,9 +654,10 @@ def _train_locked(
     from edkeras.runs import environment, jsonable, prepare_run, write_json
 
     cfg_dict = to_dict(config)
-    state = prepare_run(run_dir, cfg_dict, force=force, resume=resume)
-    resumed = state == "resume"
-    write_json(run_dir / "config.json", cfg_dict)
+    check_run_config(config)
+    # decide (and fail) now, but write nothing into the folder before the data and the model
+    # are built: a config that cannot run leaves no stray run behind to block its corrected rerun
+    prepare_run(run_dir, cfg_dict, force=force, resume=resume, dry_run=True)
     t = config.training
 
     old_policy = keras.config.dtype_policy()  # restored at the end (clear_session resets it)
@@ -610,6 +674,29 @@ def _train_locked(
         strategy = distribution_strategy(config)
         replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
         data = prepare_data(config.data)
+        ds_opts = {
+            "head": config.model.head,
+            "energy_input": config.data.energy_input,
+            "cache": config.data.cache,
+            "energy_in_target": energy_in_target(config),
+        }
+        if t.batch_size % replicas:
+            raise ConfigError(
+                f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
+                "mirrored strategy"
+            )
+        if strategy is not None:
+            with strategy.scope():
+                model = build_run_model(config, data.index.image_shape)
+                compile_model(model, config)
+        else:
+            model = build_run_model(config, data.index.image_shape)
+            compile_model(model, config)
+
+        resumed = prepare_run(run_dir, cfg_dict, force=force, resume=resume) == "resume"
+        if resumed:
+            print(f"edkeras train: resuming run {config.name} in {run_dir}", file=sys.stderr)
+        write_json(run_dir / "config.json", cfg_dict)
         save_split(run_dir / "split.npz", data.split, data.index.file_names, data.index.field("event_id"))
         env_path = run_dir / "env.json"
         if resumed and env_path.exists():
@@ -626,17 +713,6 @@ def _train_locked(
             )
         write_json(env_path, env)
 
-        ds_opts = {
-            "head": config.model.head,
-            "energy_input": config.data.energy_input,
-            "cache": config.data.cache,
-            "energy_in_target": energy_in_target(config),
-        }
-        if t.batch_size % replicas:
-            raise ConfigError(
-                f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
-                "mirrored strategy"
-            )
         refit = t.fit_on == "train+val"  # a final refit: nothing is chosen on validation
         fit_index = (
             data.index.select(np.concatenate([data.selected["train"], data.selected["val"]]))
@@ -647,14 +723,6 @@ def _train_locked(
             augment=config.augmentation, shuffle_buffer=config.data.shuffle_buffer, **ds_opts,
         )
         val_ds = EventDataset(data.subset("val"), _eval_batch(data.counts()["val"], t.batch_size, replicas), **ds_opts)
-
-        if strategy is not None:
-            with strategy.scope():
-                model = build_run_model(config, data.index.image_shape)
-                compile_model(model, config)
-        else:
-            model = build_run_model(config, data.index.image_shape)
-            compile_model(model, config)
 
         # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch is dropped.
         history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"

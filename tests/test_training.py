@@ -240,6 +240,31 @@ def test_strict_errors_before_training(runs, tmp_path):
         train(_config([f], data={"energy_min": 1000.0}), tmp_path / "r5", verbose=0)
     with pytest.raises(ConfigError, match=r"training.loss_options: .*unknown option 'gama'"):
         train(_config([f], training={"loss": "focal_angular", "loss_options": {"gama": 2}}), tmp_path / "r6", verbose=0)
+    # none of these wrote a run: the corrected config runs under the same name at once
+    for k in range(1, 7):
+        assert not (tmp_path / f"r{k}" / "config.json").exists()
+    assert train(_config([f], training={"epochs": 1}), tmp_path / "r1", verbose=0).epochs_run == 1
+
+
+@pytest.mark.parametrize(("key", "row", "value", "message"), [
+    ("truth/direction", 5, [0.0, 0.0, 0.0], r"bad.h5: event id \d+ .*true direction .* is zero or partly NaN"),
+    ("truth/direction", 7, [0.0, np.nan, 1.0], r"is zero or partly NaN"),
+    ("truth/energy", 3, -2.0, r"energy is -2.0; expected an energy >= 0 MeV"),
+    ("meta/event_id", 9, None, r"event id 2 appears twice in bad.h5"),
+])
+def test_bad_truth_is_refused_before_the_first_epoch(key, row, value, message, tmp_path):
+    """What doctor rejects, train rejects too, naming the file and event, before any epoch or file
+    (the file is edited behind the writer's back, as another tool might have written it)."""
+    import h5py
+
+    from edkeras.training import train
+
+    f = write_events(tmp_path / "bad.h5", random_batch(N, shape=SHAPE, seed=31), source={"generator": "tests"})
+    with h5py.File(f, "r+") as h5:
+        h5[key][row] = h5["meta/event_id"][2] if value is None else value
+    with pytest.raises(InputError, match=message):
+        train(_config([f]), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "config.json").exists()
 
 
 def test_prepare_run_protects_folders(tmp_path):
