@@ -13,7 +13,8 @@ A run is the folder ``runs/<name>/`` (DESIGN.md §7):
 ``metrics.json``              θ68, median, mean, flip fraction with confidence intervals,
                               per split, overall, per energy bin and per interaction;
                               written last: its presence marks a finished run
-``backup/``                   Keras ``BackupAndRestore`` state while a run is unfinished
+``backup/``                   the two newest epoch backups (weights with the optimizer
+                              state, and the epoch) while a run is unfinished
 ============================  ==========================================================
 
 A finished run is never overwritten unless ``force`` is given; an unfinished one is

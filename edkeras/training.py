@@ -36,6 +36,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from edkeras.data.splits import SPLIT_NAMES, Split, save_split, split_events
 from edkeras.errors import InputError
 
 __all__ = [
+    "BACKUPS_KEPT",
     "COARSE_ENERGY_EDGES",
     "ENERGY_EDGES",
     "RunData",
@@ -65,6 +67,8 @@ __all__ = [
     "learning_rate_at",
     "predict_arrays",
     "prepare_data",
+    "restore_backup",
+    "save_backup",
     "train",
 ]
 
@@ -292,10 +296,36 @@ def compile_model(model: Any, config: RunConfig) -> None:
 
 # =========================================================================== callbacks
 def _read_history(path: Path) -> list[dict[str, str]]:
+    """The rows of ``history.csv``; a row cut off by a kill (missing fields, no epoch) is dropped."""
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    return [r for r in rows if None not in r.values() and str(r.get("epoch", "")).isdigit()]
+
+
+def _checkpoint_value(ckpt: Path, model_path: Path, done: int) -> float | None:
+    """The validation value of the checkpoint a resumed run keeps (None: none is kept).
+
+    The checkpoint is dropped (``checkpoint.json`` and ``model.keras``) when it belongs to an
+    epoch after the backup's, or when either file cannot be read whole.
+    """
+    value = None
+    if ckpt.exists() and model_path.exists():
+        try:
+            record = json.loads(ckpt.read_text())
+            if int(record["epoch"]) < done:
+                import keras
+
+                keras.saving.load_model(model_path, compile=False)  # readable whole?
+                value = float(record["value"])
+        except Exception as e:
+            print(f"edkeras train: note: the checkpoint in {ckpt.parent} cannot be read ({type(e).__name__}); "
+                  "dropped, the best epoch is chosen among the epochs still to run", file=sys.stderr)
+    if value is None:
+        ckpt.unlink(missing_ok=True)
+        model_path.unlink(missing_ok=True)
+    return value
 
 
 def _write_history(path: Path, rows: list[dict[str, str]]) -> None:
@@ -433,8 +463,78 @@ def _callbacks(
     if t.early_stopping_patience is not None:
         cbs["early_stopping"] = EarlyStop(monitor=monitor, mode="min", patience=t.early_stopping_patience, verbose=0)
     cbs["csv"] = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
-    cbs["backup"] = keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True)
+
+    class EpochBackup(keras.callbacks.Callback):
+        """After every epoch, the model and optimizer state into ``backup/`` (see :func:`save_backup`);
+        removed when the run ends normally."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            save_backup(self.model, run_dir / "backup", epoch + 1)
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            shutil.rmtree(run_dir / "backup", ignore_errors=True)
+
+    cbs["backup"] = EpochBackup()
     return cbs
+
+
+BACKUPS_KEPT = 2
+"""Epoch backups kept in a run's ``backup/`` folder (the newest complete one is resumed from)."""
+
+
+def save_backup(model: Any, backup_dir: Path, epochs_done: int) -> Path:
+    """Write the weights (with the optimizer's state) and the epoch count as ``backup_dir/epoch-NNNNN``.
+
+    The slot is written into a temporary folder and renamed into place, so a kill at any
+    moment leaves only complete slots (and a temporary folder that is ignored); the
+    :data:`BACKUPS_KEPT` newest slots are kept.
+    """
+    backup_dir = Path(backup_dir)
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    tmp = backup_dir / f".tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save_weights(tmp / "state.weights.h5")
+    (tmp / "epoch.json").write_text(json.dumps({"epoch": int(epochs_done)}))
+    final = backup_dir / f"epoch-{int(epochs_done):05d}"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in sorted(backup_dir.glob("epoch-*"))[:-BACKUPS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def restore_backup(model: Any, backup_dir: Path) -> int:
+    """Load the newest backup slot that reads whole into ``model``; return its epoch count (0: none).
+
+    A slot that cannot be read (a file cut short by a crash of the disk, say) is skipped
+    with a note and the older one is tried; when none reads, the model keeps its fresh
+    initial state and the run starts again from epoch 0.
+    """
+    import keras
+
+    backup_dir = Path(backup_dir)
+    slots = sorted(backup_dir.glob("epoch-*"), reverse=True) if backup_dir.is_dir() else []
+    if not slots:
+        return 0
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    fresh = [keras.ops.convert_to_numpy(v) for v in model.variables]
+    fresh_opt = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables] if model.optimizer else []
+    for slot in slots:
+        try:
+            epoch = int(json.loads((slot / "epoch.json").read_text())["epoch"])
+            model.load_weights(slot / "state.weights.h5")
+            return epoch
+        except Exception as e:  # a damaged slot: say so, try the older one
+            print(f"edkeras train: note: backup {slot} cannot be read ({type(e).__name__}); trying an older one",
+                  file=sys.stderr)
+    for v, value in zip(model.variables, fresh):
+        v.assign(value)
+    for v, value in zip(model.optimizer.variables if model.optimizer else [], fresh_opt):
+        v.assign(value)
+    print(f"edkeras train: note: no backup in {backup_dir} can be read; starting again from epoch 0", file=sys.stderr)
+    return 0
 
 
 # =========================================================================== evaluation
@@ -694,8 +794,6 @@ def _train_locked(
             compile_model(model, config)
 
         resumed = prepare_run(run_dir, cfg_dict, force=force, resume=resume) == "resume"
-        if resumed:
-            print(f"edkeras train: resuming run {config.name} in {run_dir}", file=sys.stderr)
         write_json(run_dir / "config.json", cfg_dict)
         save_split(run_dir / "split.npz", data.split, data.index.file_names, data.index.field("event_id"))
         env_path = run_dir / "env.json"
@@ -724,17 +822,15 @@ def _train_locked(
         )
         val_ds = EventDataset(data.subset("val"), _eval_batch(data.counts()["val"], t.batch_size, replicas), **ds_opts)
 
-        # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch is dropped.
+        # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch, or one
+        # that cannot be read whole, is dropped.
         history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"
-        meta = run_dir / "backup" / "training_metadata.json"
-        done = int(json.loads(meta.read_text())["epoch"]) if (resumed and meta.exists()) else 0
+        done = restore_backup(model, run_dir / "backup") if resumed else 0
+        if resumed:
+            print(f"edkeras train: resuming run {config.name} from epoch {done}", file=sys.stderr)
         history = [r for r in _read_history(history_path) if int(r["epoch"]) < done]
         _write_history(history_path, history)
-        if ckpt.exists() and int(json.loads(ckpt.read_text())["epoch"]) >= done:
-            ckpt.unlink()
-        if not ckpt.exists():
-            (run_dir / "model.keras").unlink(missing_ok=True)
-        ckpt_best = float(json.loads(ckpt.read_text())["value"]) if ckpt.exists() else None
+        ckpt_best = _checkpoint_value(ckpt, run_dir / "model.keras", done)
         cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best, validate=not refit)
 
         t0 = time.perf_counter()
@@ -744,6 +840,7 @@ def _train_locked(
                 steps_per_epoch=train_ds.steps_per_epoch,
                 validation_data=None if refit else val_ds,
                 epochs=t.epochs,
+                initial_epoch=done,
                 shuffle=False,
                 callbacks=[*cbs.values(), *callbacks],
                 verbose=verbose,

@@ -348,3 +348,36 @@ def test_a_run_folder_in_use_is_refused(runs, tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE]
     res = train(cfg, folder, verbose=0)  # free again: trains
     assert res.epochs_run == 1 and (folder / "metrics.json").exists()
+
+
+def test_a_run_killed_while_writing_its_backup_resumes_from_the_older_one(runs, tmp_path, capsys):
+    """Two backups are kept: with the newest one cut short (a kill or a full disk while it was
+    written), the torn last history row and a damaged checkpoint, the rerun resumes from the older
+    backup and finishes; nothing needs --force."""
+    import keras
+
+    from edkeras.training import train
+
+    cfg = _config([runs["file_a"]], name="torn", training={"epochs": 3, "early_stopping_patience": None})
+    run = tmp_path / "torn"
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Interrupt("killed")
+
+    with pytest.raises(Interrupt):
+        train(cfg, run, verbose=0, callbacks=[StopAfterSecondEpoch()])
+    slots = sorted(p.name for p in (run / "backup").iterdir())
+    assert slots == ["epoch-00001", "epoch-00002"]
+    newest = run / "backup" / "epoch-00002" / "state.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    history = (run / "history.csv").read_text()
+    (run / "history.csv").write_text(history + "2,0.5,")  # a row cut off mid-line
+    (run / "checkpoint.json").write_text('{"epoch": 0, "val')
+    res = train(cfg, run, verbose=0)
+    err = capsys.readouterr().err
+    assert "backup" in err and "epoch-00002 cannot be read" in err and "resuming run torn from epoch 1" in err
+    assert res.resumed and res.epochs_run == 3 and res.metrics["timing"]["epochs_this_session"] == 2
+    assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2]
+    assert not (run / "backup").exists() and (run / "metrics.json").exists()
