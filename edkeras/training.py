@@ -11,9 +11,9 @@
 3. **fit** — streaming training batches (augmented, see :mod:`edkeras.data.augment`);
    callbacks: learning-rate schedule (warm-up, cosine, plateau), ``TerminateOnNaN``,
    best-only checkpoint ``model.keras`` chosen on the **validation** split, early stopping
-   on the validation split, ``CSVLogger`` (``history.csv``), ``BackupAndRestore`` (an
-   interrupted run resumes where it stopped, with the same shuffling and the same
-   checkpoint and early-stopping state), the Keras progress bar;
+   on the validation split, ``CSVLogger`` (``history.csv``), epoch backups (the two newest,
+   written atomically: an interrupted run resumes where it stopped, with the same shuffling
+   and the same checkpoint and early-stopping state), the Keras progress bar;
 4. **evaluation** — the chosen model predicts the validation and the test split, once:
    ``predictions_val.npz``, ``predictions_test.npz`` and ``metrics.json`` (θ68, median,
    mean, flip fraction with bootstrap CIs, overall, per reconstructed-energy bin and per
