@@ -65,3 +65,32 @@ def test_point_and_likelihood_say_what_lies_outside_the_energy_bins(tmp_path, ca
     burst = save_predictions(tmp_path / "b.npz", predictions=vmf.sample(sn, 5.0, 200, rng), energies=e_burst)
     assert cli.main(["point", str(burst), "--tables", str(tmp_path / "t.npz")]) == 1
     assert "event index 3 has a non-finite reconstructed energy" in capsys.readouterr().err
+
+
+def test_a_damaged_compressed_chunk_is_one_line_everywhere(tmp_path, capsys):
+    """Bytes of one gzip chunk overwritten on disk: doctor, train and evaluate name the file, no traceback."""
+    import h5py
+    import numpy as np
+    from conftest import random_batch
+
+    from edkeras.config import save_json
+    from edkeras.io.eventfile import write_events
+
+    path = write_events(tmp_path / "events.h5", random_batch(96, shape=(128, 32), seed=3), source={})
+    with h5py.File(path, "r") as h5:
+        info = h5["images/X"].id.get_chunk_info(0)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 3)
+        fh.write(np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes())
+    assert cli.main(["doctor", str(path)]) != 0
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out and "events.h5" in out.err + out.out
+    cfg = save_json({"name": "damaged", "data": {"files": [str(path)]},
+                     "model": {"options": {"filters": 4, "depth": 1, "dense_units": 8}},
+                     "training": {"epochs": 1, "batch_size": 16}}, tmp_path / "c.json")
+    assert cli.main(["train", str(cfg), "--runs", str(tmp_path / "runs"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edkeras train: error:") and "events.h5" in err and "damaged" in err
+    assert cli.main(["evaluate", "pretrained:compact_vmf", "--data", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "events.h5" in err and "damaged" in err and len(err.strip().splitlines()) == 1

@@ -74,23 +74,32 @@ def _codec(ds: h5py.Dataset) -> tuple[int, ...] | None:
     return filters if set(filters) <= {_SHUFFLE, _DEFLATE} else None
 
 
+def _damaged(what: str, e: Exception) -> InputError:
+    return InputError(f"{what}: cannot be read ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'}); "
+                      "the file is damaged (edkeras doctor FILE shows which events); regenerate or copy it again")
+
+
 def _decode_into(
     raw: bytes, filters: tuple[int, ...], mask: int, chunk: tuple[int, ...], dtype: Any,
-    local: np.ndarray, out: np.ndarray, where: np.ndarray,
+    local: np.ndarray, out: np.ndarray, where: np.ndarray, what: str = "a chunk",
 ) -> None:
     """Undo a chunk's filters (last first; bit i of ``mask`` = filter i skipped) and write rows.
 
-    Gives the bytes HDF5 would give (``tests/test_dataset.py`` compares with h5py).
+    Gives the bytes HDF5 would give (``tests/test_dataset.py`` compares with h5py). A chunk
+    that does not decode raises :class:`InputError` naming ``what`` (file, plane, rows).
     """
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    for i in reversed(range(len(filters))):
-        if mask & (1 << i):
-            continue
-        if filters[i] == _DEFLATE:
-            buf = np.frombuffer(zlib.decompress(buf), dtype=np.uint8)
-        else:  # byte shuffle: all first bytes, then all second bytes, …
-            buf = np.ascontiguousarray(buf.reshape(np.dtype(dtype).itemsize, -1).T).reshape(-1)
-    arr = buf.view(dtype).reshape(chunk)
+    try:
+        buf = np.frombuffer(raw, dtype=np.uint8)
+        for i in reversed(range(len(filters))):
+            if mask & (1 << i):
+                continue
+            if filters[i] == _DEFLATE:
+                buf = np.frombuffer(zlib.decompress(buf), dtype=np.uint8)
+            else:  # byte shuffle: all first bytes, then all second bytes, …
+                buf = np.ascontiguousarray(buf.reshape(np.dtype(dtype).itemsize, -1).T).reshape(-1)
+        arr = buf.view(dtype).reshape(chunk)
+    except (zlib.error, ValueError) as e:
+        raise _damaged(what, e) from None
     out[where] = arr[local]
 
 
@@ -356,12 +365,16 @@ class EventDataset(keras.utils.PyDataset):
             r0 = int(rows[0]) // chunk * chunk
             local = rows - r0
             for p in PLANES:
+                what = f"{self.index.files[k]}: images/{p} rows {r0}..{r0 + chunk - 1}"
                 with HDF5_LOCK:
                     ds = h5[f"images/{p}"]
-                    mask, raw = ds.id.read_direct_chunk((r0, 0, 0))
+                    try:
+                        mask, raw = ds.id.read_direct_chunk((r0, 0, 0))
+                    except OSError as e:
+                        raise _damaged(what, e) from None
                 futures.append(
                     self._pool("readers", self.readers).submit(
-                        _decode_into, raw, codec, mask, ds.chunks, ds.dtype, local, out[p], where
+                        _decode_into, raw, codec, mask, ds.chunks, ds.dtype, local, out[p], where, what
                     )
                 )
             return futures
@@ -369,7 +382,10 @@ class EventDataset(keras.utils.PyDataset):
         local = rows - r0
         for p in PLANES:
             with HDF5_LOCK:
-                img = h5[f"images/{p}"][r0:r1]
+                try:
+                    img = h5[f"images/{p}"][r0:r1]
+                except OSError as e:
+                    raise _damaged(f"{self.index.files[k]}: images/{p} rows {r0}..{r1 - 1}", e) from None
             out[p][where] = img if local.size == r1 - r0 else img[local]
         return futures
 

@@ -320,6 +320,13 @@ def write_events(path: str | os.PathLike, batch: EventBatch, **writer_kwargs: An
     return Path(path)
 
 
+def _describe(index: Any) -> str:
+    if isinstance(index, slice):
+        return f"{index.start or 0}..{'end' if index.stop is None else index.stop - 1}"
+    idx = np.asarray(index).ravel()
+    return f"{int(idx[0])}..{int(idx[-1])}" if idx.size else "(none)"
+
+
 class EventFile:
     """An open, validated event file. Use :func:`open_events`.
 
@@ -399,7 +406,10 @@ class EventFile:
             raise KeyError(f"unknown field {name!r}; valid: {sorted(_FIELDS) + list(PLANES)}")
         path = f"images/{name}" if name in PLANES else _FIELDS[name][0]
         with HDF5_LOCK:
-            return self._h5[path][index]
+            try:
+                return self._h5[path][index]
+            except OSError as e:  # a damaged compressed chunk
+                raise EventFileError(f"{self.path}: {path} cannot be read ({e}); the file is damaged") from None
 
     def read(self, index: Any = slice(None)) -> EventBatch:
         """Events ``index`` (a slice, or sorted unique integer indices) as an :class:`EventBatch`."""
@@ -413,9 +423,13 @@ class EventFile:
                 inv[order] = np.arange(order.size)
                 return self.read(index[order]).select(inv)
         with HDF5_LOCK:
-            out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
-            for name, (hpath, _, _, _) in _FIELDS.items():
-                out[name] = self._h5[hpath][index]
+            try:
+                out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
+                for name, (hpath, _, _, _) in _FIELDS.items():
+                    out[name] = self._h5[hpath][index]
+            except OSError as e:  # a damaged compressed chunk
+                raise EventFileError(f"{self.path}: events {_describe(index)} cannot be read ({e}); the file is "
+                                     "damaged (edkeras doctor FILE)") from None
         return EventBatch(**out)
 
     def has_truth(self) -> bool:
