@@ -63,10 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """Every command's ``--out FILE``, checked before any work: not a folder, not an existing
+    file unless the command has ``--force`` and it was given."""
+    from pathlib import Path
+
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a folder; give the file to write, e.g. {path / 'events.h5'}")
+    if path.exists() and hasattr(args, "force") and not args.force:
+        raise FileExistsError(f"--out {path}: exists; pass --force to replace it")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_out(args)
         return int(args._run(args) or 0)
     except (InputError, FileExistsError, FileNotFoundError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

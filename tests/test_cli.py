@@ -94,3 +94,14 @@ def test_a_damaged_compressed_chunk_is_one_line_everywhere(tmp_path, capsys):
     assert cli.main(["evaluate", "pretrained:compact_vmf", "--data", str(path)]) == 1
     err = capsys.readouterr().err
     assert "events.h5" in err and "damaged" in err and len(err.strip().splitlines()) == 1
+
+
+def test_out_is_checked_before_any_work(tmp_path, capsys):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    assert cli.main(["simulate", "--events", "5", "--out", str(folder), "--force"]) == 1
+    assert "is a folder; give the file to write" in capsys.readouterr().err
+    (tmp_path / "e.h5").write_text("x")
+    assert cli.main(["simulate", "--events", "5", "--out", str(tmp_path / "e.h5")]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "e.h5").read_text() == "x"  # nothing lost
