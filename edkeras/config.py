@@ -197,11 +197,9 @@ def load_json(cls: type[T], path: str | os.PathLike) -> T:
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write the complete config (defaults included) atomically."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(to_dict(obj), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, p)
-    return p
+    from edkeras.atomic import write_text
+
+    return write_text(path, json.dumps(to_dict(obj), indent=2, sort_keys=False) + "\n")
 
 
 def _parse_value(text: str) -> Any:

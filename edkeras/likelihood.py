@@ -1467,14 +1467,10 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
             arrays["flip_calibration"] = table.flip_calibration
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from edkeras.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path
 
 

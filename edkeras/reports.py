@@ -92,12 +92,9 @@ def export_html(executed: str | os.PathLike, html: str | os.PathLike, show_code:
     nb = nbformat.read(str(executed), as_version=4)
     exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    out = Path(html)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    from edkeras.atomic import write_text
+
+    return write_text(html, body)
 
 
 def _type_name(value: Any) -> str:
@@ -225,10 +222,7 @@ def save_summary(run_dir: str | os.PathLike, values: dict[str, Any]) -> Path:
     """
     d = Path(run_dir)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / "summary.json"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    from edkeras.atomic import write_text
     from edkeras.runs import jsonable
 
-    tmp.write_text(json.dumps(jsonable(values), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(d / "summary.json", json.dumps(jsonable(values), indent=2) + "\n")

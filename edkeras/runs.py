@@ -124,11 +124,9 @@ def jsonable(obj: Any) -> Any:
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as JSON atomically (temporary name, then rename); NaN becomes null."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, p)
-    return p
+    from edkeras.atomic import write_text
+
+    return write_text(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

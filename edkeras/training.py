@@ -332,12 +332,12 @@ def _write_history(path: Path, rows: list[dict[str, str]]) -> None:
     if not rows:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    from edkeras.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _as_float(text: str | None) -> float:
@@ -489,16 +489,15 @@ def save_backup(model: Any, backup_dir: Path, epochs_done: int) -> Path:
     moment leaves only complete slots (and a temporary folder that is ignored); the
     :data:`BACKUPS_KEPT` newest slots are kept.
     """
+    from edkeras.atomic import atomic_path
+
     backup_dir = Path(backup_dir)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    tmp = backup_dir / f".tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    model.save_weights(tmp / "state.weights.h5")
-    (tmp / "epoch.json").write_text(json.dumps({"epoch": int(epochs_done)}))
     final = backup_dir / f"epoch-{int(epochs_done):05d}"
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        model.save_weights(tmp / "state.weights.h5")
+        (tmp / "epoch.json").write_text(json.dumps({"epoch": int(epochs_done)}))
     for old in sorted(backup_dir.glob("epoch-*"))[:-BACKUPS_KEPT]:
         shutil.rmtree(old, ignore_errors=True)
     return final

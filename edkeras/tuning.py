@@ -887,13 +887,13 @@ def _write_trials(run_dir: Path, rows: list[dict[str, Any]], space: dict[str, Pa
     hp_cols = list(space)
     extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(hp_cols))
     cols = ["trial_id", "status", "objective", "value", "best_epoch", "tuner_id", "seconds", *hp_cols, *extra, "message"]
-    tmp = run_dir / f".trials.csv.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as fh:
+    from edkeras.atomic import atomic_path
+
+    with atomic_path(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for r in rows:
             w.writerow({**{k: v for k, v in r.items() if k != "hyperparameters"}, **r["hyperparameters"]})
-    os.replace(tmp, run_dir / "trials.csv")
 
 
 # =========================================================================== search and tune

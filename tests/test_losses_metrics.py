@@ -205,6 +205,8 @@ def test_gradients_finite_at_0_and_180_degrees(name: str) -> None:
         p = np.concatenate([p, np.array([[1e-3], [1.0], [100.0], [1e4]], np.float32)], axis=1)
         if name == "gaussian_angular_nll":
             p[:, 3] = [1e-2, 0.1, 1.0, 3.0]
+    if name == "axial_sense":  # direction, sense logit, sense vector (exactly at and near both poles)
+        p = np.concatenate([p, np.array([[3.0], [-3.0], [0.0], [20.0]], np.float32), p], axis=1)
     var = tf.Variable(p)
     loss = get_loss(name)
     with tf.GradientTape() as tape:
@@ -217,6 +219,9 @@ def test_gradients_finite_at_0_and_180_degrees(name: str) -> None:
     # Near (not at) 180°, the angle-based losses push the prediction away from the wrong pole.
     if name in ("angular", "focal_angular", "cosine"):
         assert grad[3, 0] < 0  # moving +x reduces the 179.99° error → descending means -grad > 0
+    if name == "axial_sense":  # the axis term is 0 at both poles: the sign of the axis is free
+        axis = LOSSES[name]._fn(t, var, sense_weight=0.0, direction_weight=0.0).numpy()
+        assert axis[0] == pytest.approx(0.0, abs=1e-5) and axis[1] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_vmf_nll_density_integrates_to_one_over_the_sphere() -> None:
@@ -242,6 +247,8 @@ def test_loss_classes_reduce_and_round_trip() -> None:
     for name in LOSSES:
         loss = get_loss(name, **({"gamma": 1.5} if name == "focal_angular" else {}))
         y_pred = p4 if name in ("vmf_nll", "gaussian_angular_nll") else p
+        if name == "axial_sense":  # direction, sense logit, sense vector
+            y_pred = np.concatenate([p4[:, :3], rng.normal(0, 3, (16, 1)).astype(np.float32), p[::-1]], axis=1)
         expected = float(np.mean(_np(LOSSES[name]._fn(t, y_pred, **loss._options))))
         assert float(loss(t, y_pred)) == pytest.approx(expected, rel=1e-5)
         clone = keras.losses.deserialize(keras.losses.serialize(loss))

@@ -72,7 +72,7 @@ def _targets(rng: np.random.Generator, head: str) -> dict[str, np.ndarray]:
 def _losses(head: str) -> dict:
     if head == "multitask":
         return multitask_losses("angular")
-    return {"loss": {"direction": get_loss("vmf_nll" if head == "vmf" else "angular")}}
+    return {"loss": {"direction": get_loss({"vmf": "vmf_nll", "axial": "axial_sense"}.get(head, "angular"))}}
 
 
 @pytest.mark.parametrize(("name", "head"), CASES)
@@ -90,7 +90,7 @@ def test_build_train_save_reload(name: str, head: str, tmp_path) -> None:
     assert model.name == name
 
     out = model(x, training=False)
-    width = 4 if head == "vmf" else 3
+    width = {"vmf": 4, "axial": 7}.get(head, 3)
     assert out["direction"].shape == (N, width)
     np.testing.assert_allclose(np.linalg.norm(_np(out["direction"])[:, :3], axis=1), 1.0, atol=1e-5)
     if head == "vmf":

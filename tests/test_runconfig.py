@@ -56,7 +56,7 @@ def test_sections_are_frozen():
         ({"training": {"strategy": "tpu"}}, r"config.training.strategy: must be one of 'default' \| 'mirrored'"),
         ({"data": {"split_by": "run"}}, r"config.data.split_by: must be one of 'event' \| 'file'"),
         ({"data": {"interaction": "nc"}}, r"config.data.interaction: must be one of 'all' \| 'es' \| 'cc'"),
-        ({"model": {"head": "kappa"}}, r"config.model.head: must be one of 'direction' \| 'vmf' \| 'multitask'"),
+        ({"model": {"head": "kappa"}}, r"config.model.head: must be one of 'direction' \| 'vmf' \| 'axial' \| 'multitask'"),
     ],
 )
 def test_unknown_keys_and_wrong_types_name_the_key(data, message):

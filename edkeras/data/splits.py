@@ -241,10 +241,10 @@ def save_split(
     for k in SPLIT_NAMES:
         arrays[f"{k}_file"] = inverse[split[k]].astype(np.int32)
         arrays[f"{k}_event_id"] = ids[split[k]]
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    from edkeras.atomic import atomic_path
+
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    os.replace(tmp, p)
     return p
 
 

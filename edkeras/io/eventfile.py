@@ -4,7 +4,7 @@ One file holds N events: three canonical-frame images per event and the truth wh
 is known. Unknown truth is stored as NaN (floats) and −1 (``interaction``), so every
 dataset always exists and has N rows.
 
-Writing goes to ``<path>.tmp-<pid>`` and is renamed to ``path`` only when the writer is
+Writing goes to a temporary name (:mod:`edkeras.atomic`) and is renamed to ``path`` only when the writer is
 closed without error, so a crash never leaves a file that looks complete.
 
 Example:
@@ -234,7 +234,10 @@ class EventFileWriter:
             )
         self.source = source or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        from edkeras.atomic import remove_stale_temporaries, temporary_name
+
+        remove_stale_temporaries(self.path)  # left by killed writers of this file
+        self._tmp = temporary_name(self.path)
         self._h5 = h5py.File(self._tmp, "w")
         self._n = 0
         self._ids: set[int] = set()

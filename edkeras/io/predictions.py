@@ -249,7 +249,7 @@ def save_predictions(
     """Write a predictions file (DESIGN.md §5) atomically; compute ``angular_errors`` from the truth.
 
     The arrays are checked (shapes, zero-length directions, interaction codes) before
-    anything is written; the file is written to ``<path>.tmp-<pid>`` and renamed, so a
+    anything is written; the file is written to a temporary name and renamed, so a
     crash never leaves a partial file under ``path``. Directions are stored normalised.
 
     Args:
@@ -296,14 +296,10 @@ def save_predictions(
             arrays[name] = v.astype(np.float32) if v.dtype == np.float64 else v
     arrays["split"] = np.asarray(p.split)
     arrays["run"] = np.asarray(p.run)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from edkeras.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path
 
 

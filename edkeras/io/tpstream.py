@@ -350,11 +350,9 @@ class GeometryTable:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the table as JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True))
-        os.replace(tmp, path)
-        return path
+        from edkeras.atomic import write_text
+
+        return write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GeometryTable:

@@ -181,8 +181,6 @@ def write_card_markdown(folder: str | os.PathLike) -> Path:
     """Rewrite ``card.md`` of a shipped model's folder from its ``card.json``."""
     folder = Path(folder)
     card = json.loads((folder / "card.json").read_text())
-    path = folder / "card.md"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(card_markdown(card))
-    os.replace(tmp, path)
-    return path
+    from edkeras.atomic import write_text
+
+    return write_text(folder / "card.md", card_markdown(card))
