@@ -190,19 +190,10 @@ def build_run_model(config: RunConfig, image_shape: tuple[int, int]) -> Any:
         ConfigError: unknown builder, unknown option (named, valid ones listed), an
             ``input_shape`` option that differs from the files' image shape.
     """
-    from edkeras.models import build_model, builder_options
+    from edkeras.models import build_model
 
     m = config.model
-    try:
-        valid = builder_options(m.name)
-    except InputError as e:
-        raise ConfigError(f"model.name: {e}") from None
-    for key in m.options:
-        if key not in valid:
-            raise ConfigError(
-                f"model.options.{key}: unknown option of model {m.name!r}; valid options: "
-                f"{', '.join(k for k in valid if k not in ('head', 'energy_conditioning'))}"
-            )
+    _check_model_names(m)
     options = dict(m.options)
     shape = tuple(int(s) for s in image_shape)
     if "input_shape" in options:
@@ -217,19 +208,10 @@ def build_run_model(config: RunConfig, image_shape: tuple[int, int]) -> Any:
         raise ConfigError(f"model.options: {e}") from None
 
 
-def check_run_config(config: RunConfig) -> None:
-    """What can be checked before any data is read: the builder and its option names, the loss
-    and its options, that the event files exist. :func:`train` runs it before touching the
-    run folder.
-
-    Raises:
-        ConfigError: an unknown builder, option or loss option (named, with the valid ones).
-        InputError: a missing event file.
-    """
-    from edkeras.losses import get_loss, multitask_losses
+def _check_model_names(m: Any) -> None:
+    """The builder is registered and every option is one of its own (ConfigError naming it)."""
     from edkeras.models import builder_options
 
-    m, t = config.model, config.training
     try:
         valid = builder_options(m.name)
     except InputError as e:
@@ -240,6 +222,21 @@ def check_run_config(config: RunConfig) -> None:
                 f"model.options.{key}: unknown option of model {m.name!r}; valid options: "
                 f"{', '.join(k for k in valid if k not in ('head', 'energy_conditioning'))}"
             )
+
+
+def check_run_config(config: RunConfig) -> None:
+    """What can be checked before any data is read: the builder and its option names, the loss
+    and its options, that the event files exist. :func:`train` runs it before touching the
+    run folder.
+
+    Raises:
+        ConfigError: an unknown builder, option or loss option (named, with the valid ones).
+        InputError: a missing event file.
+    """
+    from edkeras.losses import get_loss, multitask_losses
+
+    m, t = config.model, config.training
+    _check_model_names(m)
     try:
         if m.head == "multitask":
             multitask_losses(t.loss, energy_weight=t.energy_loss_weight,
