@@ -179,13 +179,14 @@ def truth_predictions(pred: Any) -> Any:
         pred: a :class:`~edkeras.io.predictions.Predictions` with ``true_directions``.
 
     Returns:
-        A copy whose ``predictions`` are the true directions (angular errors 0, no κ), run ``"truth"``.
+        A copy whose ``predictions`` are the true directions (angular errors 0, no κ, no flip
+        probability), run ``"truth"``.
     """
     if pred.true_directions is None:
         raise InputError(f"{pred.path or 'predictions'}: no 'true_directions'; the truth reference needs them")
     t = np.asarray(pred.true_directions, dtype=np.float64)
     return replace(pred, predictions=t / np.linalg.norm(t, axis=1, keepdims=True),
-                   angular_errors=np.zeros(len(t)), kappa=None, run="truth", path=None)
+                   angular_errors=np.zeros(len(t)), kappa=None, flip_probability=None, run="truth", path=None)
 
 
 def split_predictions(pred: Any, fraction: float = 0.5, seed: int = 0) -> tuple[Any, Any]:
