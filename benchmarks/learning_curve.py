@@ -11,7 +11,9 @@ model's), for example ``vmf:2`` (v21's vMF head, 2 epochs = 42 k passes) or
 ``axial:10:1:batch_size=256`` (the axis + sense head, seed 1, batch 256). The keys are
 ``batch_size``, ``learning_rate``, ``warmup_epochs`` (training) and ``normalization``
 (``log1p`` or ``none``: the model's input scaling). Every entry prints the test metrics
-overall and for ES events, with 68 % bootstrap intervals, wall time and samples/s.
+overall and for ES events, with 68 % bootstrap intervals, wall time and samples/s, and
+the direction's two halves for ES events: the axis (the sign-free angle, median and 68 %)
+and the share of events whose sense is wrong (error > 90°).
 
 Outputs: one JSON object on stdout (and ``--out``, rewritten after every entry; finished
 runs in ``--runs-dir`` are reused unless ``--force``, so an interrupted benchmark resumes)
@@ -29,12 +31,15 @@ Usage (the CPU figures of benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,7 +83,8 @@ def run_entry(spec: dict[str, Any], pool: Path, runs_dir: Path, n_boot: int, for
         data_options={"cache": True},
     )
     t0 = time.time()
-    result = phase.train_or_load(config, force=force, runs_dir=runs_dir)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras's progress lines: stdout holds the JSON only
+        result = phase.train_or_load(config, force=force, runs_dir=runs_dir)
     wall = time.time() - t0
     run_dir = Path(runs_dir) / name
     test = load_predictions(run_dir / "predictions_test.npz")
@@ -99,6 +105,12 @@ def run_entry(spec: dict[str, Any], pool: Path, runs_dir: Path, n_boot: int, for
         "test_all": resolution_summary(test.angular_errors, n_boot=n_boot),
         "test_es": resolution_summary(test.angular_errors[es], n_boot=n_boot),
     }
+    # the two halves of a direction: the axis (sign-free angle) and the sense (hemisphere)
+    cos = np.sum(test.predictions * test.true_directions, axis=1)
+    axis = np.degrees(np.arccos(np.clip(np.abs(cos), 0.0, 1.0)))
+    out["es_axis_median"] = float(np.median(axis[es]))
+    out["es_axis_theta68"] = float(np.quantile(axis[es], 0.68))
+    out["es_sense_wrong"] = float(np.mean(cos[es] < 0))
     if test.flip_probability is not None:
         from edkeras.metrics import sense_calibration
 
@@ -152,14 +164,16 @@ def _ci(s: dict[str, Any], key: str) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     """The table of benchmarks/README.md."""
-    rows = ["| entry | sample passes | ES θ68 | ES median | ES flips | all θ68 | all median | fit s | samples/s |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| entry | sample passes | ES θ68 | ES median | ES flips | ES axis median / θ68 | ES sense wrong | all θ68 "
+            "| all median | fit s | samples/s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["entries"]:
         es, al = r["test_es"], r["test_all"]
         sps = r.get("samples_per_s") or float("nan")
         rows.append(
             f"| `{r['entry']}` | {r['sample_passes']:,} | {_ci(es, 'theta68')} | {_ci(es, 'median')} | "
-            f"{100 * es['flip_fraction']:.1f} % | {_ci(al, 'theta68')} | {_ci(al, 'median')} | "
+            f"{100 * es['flip_fraction']:.1f} % | {r['es_axis_median']:.1f}° / {r['es_axis_theta68']:.1f}° | "
+            f"{100 * r['es_sense_wrong']:.1f} % | {_ci(al, 'theta68')} | {_ci(al, 'median')} | "
             f"{r['fit_s'] or float('nan'):.0f} | {sps:.0f} |"
         )
     return "\n".join(rows) + "\n"

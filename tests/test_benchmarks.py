@@ -219,3 +219,26 @@ def test_quality_smoke_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     )
     again = json.loads(capsys.readouterr().out)
     assert rc == 0 and again["entries"][0]["theta68"] == by["compact"]["theta68"]
+
+
+def test_learning_curve_smoke_run_same_test_events_and_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lc = _load("learning_curve")
+    args = ["--pool-events", "300", "--entries", "vmf:1", "axial:1::batch_size=32", "--data-dir", str(tmp_path / "d"),
+            "--runs-dir", str(tmp_path / "runs"), "--bootstrap", "20", "--out", str(tmp_path / "lc.json"),
+            "--markdown", str(tmp_path / "lc.md")]
+    assert lc.main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    vmf, axial = first["entries"]
+    assert vmf["n_train"] == axial["n_train"] == 210 and vmf["sample_passes"] == 210
+    assert vmf["test_all"]["n"] == axial["test_all"]["n"] == 45  # the same test events
+    assert axial["changes"] == {"batch_size": 32} and "sense" in axial and "sense" not in vmf
+    assert 0.0 <= axial["es_sense_wrong"] <= 1.0 and axial["es_axis_median"] <= 90.0
+    table = (tmp_path / "lc.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| `vmf:1` | 210 |")
+    assert lc.main(args) == 0  # finished runs are reused, not retrained
+    again = json.loads(capsys.readouterr().out)
+    assert again["entries"][0]["test_es"] == vmf["test_es"] and again["entries"][0]["train_wall_s"] is None
+    with pytest.raises(SystemExit, match="unknown key 'lr'"):
+        lc.parse_entry("vmf:2::lr=0.1")
+    with pytest.raises(SystemExit, match="head must be"):
+        lc.parse_entry("kappa:2")
