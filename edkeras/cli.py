@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from edkeras import __version__
 from edkeras.errors import InputError
@@ -63,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's kill, ``kill PID``), raised where the program is, like Ctrl-C."""
+
+
+def _stop_on_sigterm() -> None:
+    import signal
+    import threading
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _check_out(args: argparse.Namespace) -> None:
     """Every command's ``--out FILE``, checked before any work: not a folder, not an existing
     file unless the command has ``--force`` and it was given."""
@@ -81,6 +97,7 @@ def _check_out(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     try:
         _check_out(args)
         return int(args._run(args) or 0)
@@ -88,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"edkeras {args.command}: error: {msg}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # what was written is whole (files are written to a temporary name, then renamed); an
         # interrupted training run resumes from its last epoch when the same command is run again
-        print(f"edkeras {args.command}: interrupted", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"edkeras {args.command}: {how}; what was complete is kept", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

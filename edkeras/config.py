@@ -185,9 +185,13 @@ def load_json(cls: type[T], path: str | os.PathLike) -> T:
     """Read a JSON config file into ``cls`` (errors name the file and the key)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder; expected a JSON config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file; expected a JSON config (is it an event or model file?)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

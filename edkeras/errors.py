@@ -6,7 +6,14 @@ names the file, event or key, what was expected, and what was received.
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+import zipfile
+import zlib
+
+__all__ = ["ARCHIVE_ERRORS", "InputError"]
+
+ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+"""What numpy/zipfile raise for an .npz that is cut short, corrupted or not an archive: a
+reader catches these around every read and raises its own error naming the file."""
 
 
 class InputError(ValueError):

@@ -111,7 +111,7 @@ import numpy as np
 
 from edkeras import vmf
 from edkeras.acceptance import Acceptance, fit_acceptance, legendre_moments, real_harmonics
-from edkeras.errors import InputError
+from edkeras.errors import ARCHIVE_ERRORS, InputError
 
 __all__ = [
     "DEFAULT_ENERGY_EDGES",
@@ -1496,11 +1496,11 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
     where = str(path)
     if not path.is_file():
         raise TableError(f"{where}: no such likelihood table file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
+    try:  # the file is opened here: np.load leaks its handle when the archive is cut short
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise TableError(f"{where}: not a readable likelihood table .npz ({e})") from e
+    except ARCHIVE_ERRORS as e:
+        raise TableError(f"{where}: not a readable likelihood table .npz ({type(e).__name__}: {e})") from None
     for key in ("pdf_2d", "cosine_bin_edges", "energy_bins"):
         if key not in data:
             raise TableError(f"{where}: key '{key}' is missing; found {sorted(data)}")

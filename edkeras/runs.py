@@ -138,6 +138,8 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{p}: no such file") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise InputError(f"{p}: not a JSON text file") from None
 
 
 def is_finished(run_dir: str | os.PathLike) -> bool:

@@ -19,7 +19,7 @@ def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys):
             sub.set_defaults(_run=interrupted)
     assert cli.main(["models"]) == 130
     err = capsys.readouterr().err
-    assert err.strip() == "edkeras models: interrupted" and "Traceback" not in err
+    assert err.strip() == "edkeras models: interrupted; what was complete is kept" and "Traceback" not in err
 
 
 def test_input_errors_are_one_line_and_status_1(tmp_path, capsys):

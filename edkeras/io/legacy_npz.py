@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from edkeras.errors import InputError
+from edkeras.errors import ARCHIVE_ERRORS, InputError
 from edkeras.geometry import PLANES
 from edkeras.io.eventfile import EventBatch, EventFileWriter
 
@@ -232,7 +232,7 @@ def find_plane_files(inputs: Iterable[str | os.PathLike]) -> dict[tuple[Path, st
 def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except ARCHIVE_ERRORS as e:
         raise LegacyNpzError(f"{path}: not a readable NPZ archive ({e})") from None
 
 
@@ -259,7 +259,7 @@ def _images_shape(path: Path) -> tuple[int, ...]:
             return tuple(int(s) for s in shape)
     except KeyError:
         pass
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except ARCHIVE_ERRORS as e:
         raise LegacyNpzError(f"{path}: not a readable NPZ archive ({e})") from None
     with _open_npz(path) as npz:
         _check_keys(path, npz)

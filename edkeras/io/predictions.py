@@ -25,14 +25,13 @@ Example:
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edkeras.errors import InputError
+from edkeras.errors import ARCHIVE_ERRORS, InputError
 
 __all__ = ["Predictions", "PredictionsError", "load_predictions", "save_predictions"]
 
@@ -325,10 +324,15 @@ def load_predictions(path: str | os.PathLike[str]) -> Predictions:
     where = str(path)
     if not path.is_file():
         raise PredictionsError(f"{where}: no such predictions file")
+    with open(path, "rb") as fh:  # opened here: np.load leaks its handle when the archive is cut short
+        return _build(_read_npz(fh, where), where, path)
+
+
+def _read_npz(fh: Any, where: str) -> dict[str, Any]:
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise PredictionsError(f"{where}: not a readable .npz file ({e})") from e
+        npz = np.load(fh, allow_pickle=False)
+    except ARCHIVE_ERRORS as e:
+        raise PredictionsError(f"{where}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise PredictionsError(f"{where}: expected an .npz archive of named arrays; received a single array")
     data: dict[str, Any] = {}
@@ -337,7 +341,13 @@ def load_predictions(path: str | os.PathLike[str]) -> Predictions:
             try:
                 data[key] = npz[key]
             except ValueError as e:
+                if "pickle" in str(e).lower():
+                    raise PredictionsError(
+                        f"{where}: key '{key}' holds pickled objects, which are not read; expected a numeric array"
+                    ) from None
+                raise PredictionsError(f"{where}: key '{key}' cannot be read ({e}); the file is damaged") from None
+            except ARCHIVE_ERRORS as e:
                 raise PredictionsError(
-                    f"{where}: key '{key}' holds pickled objects, which are not read; expected a numeric array"
-                ) from e
-    return _build(data, where, path)
+                    f"{where}: key '{key}' cannot be read ({type(e).__name__}: {e}); the file is damaged"
+                ) from None
+    return data
