@@ -160,3 +160,23 @@ def test_sigterm_during_training_then_resume(files, tmp_path):
     assert f"resuming run killed from epoch {done}" in again.stderr
     metrics = json.loads((runs / "killed" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 4 and metrics["timing"]["epochs_this_session"] == 4 - done
+
+
+def test_nan_pixels_are_refused_by_train_and_evaluate(files, tmp_path, capsys):
+    """doctor rejects NaN pixels; so do train (before any epoch ends) and evaluate, naming the event."""
+    import h5py
+
+    bad = tmp_path / "nan.h5"
+    shutil.copy(files["events"], bad)
+    with h5py.File(bad, "r+") as h5:
+        img = h5["images/V"][17]
+        img[3, 4] = np.nan
+        h5["images/V"][17] = img
+        event_id = int(h5["meta/event_id"][17])
+    assert main(["evaluate", str(files["run"]), "--data", str(bad)]) == 1
+    _one_line_error(capsys, "nan.h5", f"event id {event_id} (row 17): plane V has 1 NaN or infinite pixels")
+    cfg = json.loads(files["config"].read_text())
+    cfg["data"]["files"] = [str(bad)]
+    config = save_json(cfg, tmp_path / "nan.json")
+    assert main(["train", str(config), "--runs", str(tmp_path / "runs"), "--quiet"]) == 1
+    _one_line_error(capsys, "nan.h5", f"event id {event_id}")

@@ -397,7 +397,27 @@ class EventDataset(keras.utils.PyDataset):
             futures += self._fill_block(block, out, block)
         for f in futures:
             f.result()
+        self._check_finite(out, np.arange(self.n_events))
         return out
+
+    def _check_finite(self, imgs: dict[str, np.ndarray], positions: np.ndarray) -> None:
+        """Refuse NaN or infinite pixels (as ``edkeras doctor`` does), naming the file and event.
+
+        ``positions[r]`` is the index position of image row ``r``.
+        """
+        for p in PLANES:
+            bad = ~np.isfinite(imgs[p]).all(axis=(1, 2))
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                pos = int(positions[r])
+                path, row = self.index.files[int(self.index.file[pos])], int(self.index.row[pos])
+                with open_events(path) as ev:
+                    event_id = int(ev.field("event_id", row))
+                n = int(np.sum(~np.isfinite(imgs[p][r])))
+                raise InputError(
+                    f"{path}: event id {event_id} (row {row}): plane {p} has {n} NaN or infinite pixels; "
+                    f"expected finite ADC values ({int(bad.sum())} such events in this read; edkeras doctor {path})"
+                )
 
     # ------------------------------------------------------------------ epoch plans
     def _plan(self, epoch: int) -> dict[str, Any]:
@@ -458,6 +478,9 @@ class EventDataset(keras.utils.PyDataset):
             start += block.size
         for f in futures:
             f.result()
+        positions = np.empty(perm.size, dtype=np.int64)
+        positions[dest] = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+        self._check_finite(imgs, positions)
         return imgs
 
     def _next_window(self, epoch: int, w: int) -> tuple[int, int] | None:
