@@ -61,6 +61,7 @@ __all__ = [
     "prepare_run",
     "read_json",
     "run_lock",
+    "run_problem",
     "runs_dir",
     "write_json",
 ]
@@ -355,8 +356,30 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
     return out
 
 
-def leaderboard(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def run_problem(run: RunInfo) -> str | None:
+    """Why a run folder that looks finished cannot be ranked (None: it can)."""
+    import zipfile
+
+    if not is_finished(run.path):
+        return None
+    if run.metrics is None:
+        return "metrics.json cannot be read"
+    model = run.path / "model.keras"
+    if not model.exists():
+        return "model.keras is missing"
+    if not zipfile.is_zipfile(model):
+        return "model.keras is cut short or not a Keras archive"
+    return None
+
+
+def leaderboard(root: str | os.PathLike | None = None, skipped: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
     """Finished runs ranked by **test** θ68 (smallest first), with confidence intervals.
+
+    Args:
+        root: the folder of run folders.
+        skipped: if given, receives ``(name, why)`` of every finished-looking run that cannot
+            be ranked (a damaged ``metrics.json``, a missing or cut-short model) — never
+            dropped silently.
 
     Returns:
         One dict per run: ``rank, name, model, head, loss, n_test, test_theta68,
@@ -365,6 +388,11 @@ def leaderboard(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """
     rows = []
     for run in list_runs(root):
+        problem = run_problem(run)
+        if problem is not None:
+            if skipped is not None:
+                skipped.append((run.name, problem))
+            continue
         test = run.test_summary()
         if not run.finished or not test or test.get("theta68") is None:
             continue

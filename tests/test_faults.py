@@ -180,3 +180,17 @@ def test_nan_pixels_are_refused_by_train_and_evaluate(files, tmp_path, capsys):
     config = save_json(cfg, tmp_path / "nan.json")
     assert main(["train", str(config), "--runs", str(tmp_path / "runs"), "--quiet"]) == 1
     _one_line_error(capsys, "nan.h5", f"event id {event_id}")
+
+
+def test_leaderboard_names_runs_it_cannot_rank(files, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for name in ("good", "bad_metrics", "cut_model"):
+        shutil.copytree(files["run"], runs / name)
+    (runs / "bad_metrics" / "metrics.json").write_text('{"test": {"overall": {"theta')
+    model = runs / "cut_model" / "model.keras"
+    model.write_bytes(model.read_bytes()[:2000])
+    assert main(["leaderboard", "--runs", str(runs), "--json"]) == 0
+    out = capsys.readouterr()
+    assert [r["name"] for r in json.loads(out.out)] == ["good"]
+    assert "bad_metrics not ranked: metrics.json cannot be read" in out.err
+    assert "cut_model not ranked: model.keras is cut short" in out.err

@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["HELP", "configure", "format_table", "run"]
 
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from edkeras.runs import leaderboard, runs_dir
 
     root = args.runs or runs_dir()
-    rows = leaderboard(root)
+    skipped: list[tuple[str, str]] = []
+    rows = leaderboard(root, skipped=skipped)
+    for name, why in skipped:
+        print(f"edkeras leaderboard: note: {name} not ranked: {why}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
