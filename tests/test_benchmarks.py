@@ -242,3 +242,14 @@ def test_learning_curve_smoke_run_same_test_events_and_reuse(tmp_path: Path, cap
         lc.parse_entry("vmf:2::lr=0.1")
     with pytest.raises(SystemExit, match="head must be"):
         lc.parse_entry("kappa:2")
+
+
+@pytest.mark.slow
+def test_fault_injection_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    faults = _load("faults")
+    assert faults.main(["--kills", "3", "--inputs", "8", "--work", str(tmp_path / "f")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["inputs"]["cases"] == 8 and out["kills"]["cases"] == 3
+    for part in ("inputs", "kills"):
+        bad = {k: v for k, v in out[part].items() if k not in ("cases", "failures", "seconds_unkilled") and v}
+        assert not bad, (part, bad, out[part]["failures"])
