@@ -194,3 +194,23 @@ def test_leaderboard_names_runs_it_cannot_rank(files, tmp_path, capsys):
     assert [r["name"] for r in json.loads(out.out)] == ["good"]
     assert "bad_metrics not ranked: metrics.json cannot be read" in out.err
     assert "cut_model not ranked: model.keras is cut short" in out.err
+
+
+def test_random_damage_of_event_files_never_gives_a_traceback(files, tmp_path, capsys):
+    """Random bytes anywhere in an event file (header, link tables, heaps, chunks): every reader
+    either reads what is intact or says in one line that the file is damaged (an h5py
+    RuntimeError from a corrupted link table was a traceback)."""
+    data = files["events"].read_bytes()
+    rng = np.random.default_rng(36)
+    for k in range(12):
+        b = bytearray(data)
+        for pos in rng.integers(0, len(b) if k % 2 else 4096, int(rng.integers(1, 200))):
+            b[pos] = int(rng.integers(0, 256))
+        bad = tmp_path / f"bad{k}.h5"
+        bad.write_bytes(bytes(b))
+        for argv in (["doctor", str(bad)], ["evaluate", str(files["run"]), "--data", str(bad)]):
+            rc = main(argv)
+            out = capsys.readouterr()
+            assert "Traceback" not in out.err + out.out
+            if rc != 0 and argv[0] == "evaluate":
+                assert rc == 1 and f"bad{k}.h5" in out.err and len(out.err.strip().splitlines()) == 1

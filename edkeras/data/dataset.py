@@ -52,7 +52,7 @@ import numpy as np
 
 from edkeras.errors import InputError
 from edkeras.geometry import PLANES
-from edkeras.io.eventfile import HDF5_LOCK, open_events
+from edkeras.io.eventfile import H5_ERRORS, HDF5_LOCK, open_events
 
 __all__ = ["INPUT_NAMES", "EpochSync", "EventDataset", "EventIndex", "index_events"]
 
@@ -370,7 +370,7 @@ class EventDataset(keras.utils.PyDataset):
                     ds = h5[f"images/{p}"]
                     try:
                         mask, raw = ds.id.read_direct_chunk((r0, 0, 0))
-                    except OSError as e:
+                    except H5_ERRORS as e:
                         raise _damaged(what, e) from None
                 futures.append(
                     self._pool("readers", self.readers).submit(
@@ -384,7 +384,7 @@ class EventDataset(keras.utils.PyDataset):
             with HDF5_LOCK:
                 try:
                     img = h5[f"images/{p}"][r0:r1]
-                except OSError as e:
+                except H5_ERRORS as e:
                     raise _damaged(f"{self.index.files[k]}: images/{p} rows {r0}..{r1 - 1}", e) from None
             out[p][where] = img if local.size == r1 - r0 else img[local]
         return futures

@@ -323,6 +323,10 @@ def write_events(path: str | os.PathLike, batch: EventBatch, **writer_kwargs: An
     return Path(path)
 
 
+H5_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, KeyError, ValueError)
+"""What h5py raises for a damaged file (a cut-short chunk, a corrupted link table or heap)."""
+
+
 def _describe(index: Any) -> str:
     if isinstance(index, slice):
         return f"{index.start or 0}..{'end' if index.stop is None else index.stop - 1}"
@@ -343,10 +347,16 @@ class EventFile:
         with HDF5_LOCK:
             try:
                 self._h5 = h5py.File(self.path, "r")
-            except OSError as e:
+            except H5_ERRORS as e:
                 raise EventFileError(f"{self.path}: not a readable HDF5 file ({e})") from None
             try:
                 self._check()
+            except EventFileError:
+                self._h5.close()
+                raise
+            except H5_ERRORS as e:  # a damaged header or link table: h5py's own errors
+                self._h5.close()
+                raise EventFileError(f"{self.path}: damaged HDF5 structure ({type(e).__name__}: {e})") from None
             except Exception:
                 self._h5.close()
                 raise
@@ -411,7 +421,7 @@ class EventFile:
         with HDF5_LOCK:
             try:
                 return self._h5[path][index]
-            except OSError as e:  # a damaged compressed chunk
+            except H5_ERRORS as e:  # a damaged compressed chunk
                 raise EventFileError(f"{self.path}: {path} cannot be read ({e}); the file is damaged") from None
 
     def read(self, index: Any = slice(None)) -> EventBatch:
@@ -430,7 +440,7 @@ class EventFile:
                 out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
                 for name, (hpath, _, _, _) in _FIELDS.items():
                     out[name] = self._h5[hpath][index]
-            except OSError as e:  # a damaged compressed chunk
+            except H5_ERRORS as e:  # a damaged compressed chunk
                 raise EventFileError(f"{self.path}: events {_describe(index)} cannot be read ({e}); the file is "
                                      "damaged (edkeras doctor FILE)") from None
         return EventBatch(**out)
