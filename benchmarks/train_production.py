@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", default=None, help="ingested real event file to evaluate on (optional)")
     p.add_argument("--scale", choices=("cpu", "full"), default="full")
     p.add_argument("--no-spread", action="store_true", help="train without the detector-response spread")
+    p.add_argument("--head", choices=("vmf", "axial"), default="vmf",
+                   help="vmf (direction + κ; the shipped compact_vmf) or axial (axis + sense, two-peak tables)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop training after the epoch that ends past S seconds (the epoch is still chosen on validation)")
     args = p.parse_args(argv)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from edkeras.training import evaluate, train
 
     config = phase.phase_config(
-        "production", str(train_file), None, args.epochs, 0, False, model="compact", head="vmf",
+        "production", str(train_file), None, args.epochs, 0, False, model="compact", head=args.head,
         scale=args.scale, augmentation={"mirror": True},
         training={"batch_size": args.batch_size, "learning_rate": args.learning_rate, "schedule": "cosine",
                   "min_learning_rate": args.learning_rate / 20, "early_stopping_patience": 4,
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config, run_dir=args.out, verbose=2, callbacks=[TimeLimit()])
     t_train = time.time() - t1
     out = {
-        "events": args.events, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+        "head": args.head, "events": args.events, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "batch_size": args.batch_size, "sample_passes": result.epochs_run * int(args.events * 0.7),
         "simulate_s": round(t_sim, 1), "train_s": round(t_train, 1), "response_spread": spread,
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
