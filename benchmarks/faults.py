@@ -134,16 +134,22 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
         _, err = proc.communicate(timeout=300)
         counts["cases"] += 1
         label = f"{name} #{i} {sig.name}"
+        if proc.returncode == 0:  # it had finished before the signal came: nothing to recover
+            counts["finished_before_kill"] = counts.get("finished_before_kill", 0) + 1
+            shutil.rmtree(case, ignore_errors=True)
+            continue
         if "Traceback" in err:
             counts["tracebacks"] += 1
-            bad.append(f"{label}: traceback when killed")
+            tail = [x for x in err.strip().splitlines() if x.strip()][-3:]
+            bad.append(f"{label}: traceback when killed: {' | '.join(tail)}"[:500])
         if kind != "run" and out.exists() and not _reads_whole(out, kind):
             counts["half_written"] += 1
             bad.append(f"{label}: {out.name} under its final name does not read whole")
         again = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
         if "Traceback" in again.stderr:
             counts["tracebacks"] += 1
-            bad.append(f"{label}: traceback in the rerun")
+            tail = [x for x in again.stderr.strip().splitlines() if x.strip()][-3:]
+            bad.append(f"{label}: traceback in the rerun: {' | '.join(tail)}"[:500])
         if again.returncode != 0:
             counts["rerun_failed"] += 1
             bad.append(f"{label}: rerun exit {again.returncode}: {again.stderr.strip().splitlines()[-1:]}")

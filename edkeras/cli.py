@@ -68,7 +68,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a batch system's kill, ``kill PID``), raised where the program is, like Ctrl-C."""
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM raise :class:`Terminated` in the main thread; return the previous handler."""
     import signal
     import threading
 
@@ -76,7 +77,16 @@ def _stop_on_sigterm() -> None:
         raise Terminated
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGTERM, handler)
+    return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    import signal
+    import threading
+
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_out(args: argparse.Namespace) -> None:
@@ -97,7 +107,7 @@ def _check_out(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _stop_on_sigterm()
+    previous = _stop_on_sigterm()
     try:
         _check_out(args)
         return int(args._run(args) or 0)
@@ -111,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(f"edkeras {args.command}: {how}; what was complete is kept", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
+    finally:
+        # a SIGTERM after the command's end (while the interpreter shuts down, TensorFlow's
+        # threads included) must not raise where nothing can catch it: the default again
+        _restore_sigterm(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,6 +60,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="TP-tree entries read at a time (default: %(default)s)")
 
 
+def _root_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged ROOT file raises below uproot's checks."""
+    import struct
+    import zlib
+
+    import uproot
+
+    return (zlib.error, struct.error, OSError, EOFError, KeyError, IndexError, ValueError,
+            uproot.deserialization.DeserializationError)
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -79,17 +90,24 @@ def run(args: argparse.Namespace) -> int:
         adc_per_mev=dict(zip("UVX", args.adc_per_mev)) if args.adc_per_mev else None,
         chunk_entries=args.chunk_entries,
     )
+    from edkeras.errors import InputError
+
     command = "edkeras ingest-tpstream " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
     geometry = args.geometry_table
-    if geometry is None:
-        if args.no_truth:
-            from edkeras.errors import InputError
-
-            raise InputError("--no-truth needs --geometry-table JSON (the geometry cannot be fitted without truth)")
-        geometry = fit_geometry(args.inputs, options, command=command, progress=True)
-    result = ingest_tpstream(
-        args.inputs, args.out, options, geometry=geometry, overwrite=args.force, progress=True, command=command
-    )
+    if geometry is None and args.no_truth:
+        raise InputError("--no-truth needs --geometry-table JSON (the geometry cannot be fitted without truth)")
+    try:
+        if geometry is None:
+            geometry = fit_geometry(args.inputs, options, command=command, progress=True)
+        result = ingest_tpstream(
+            args.inputs, args.out, options, geometry=geometry, overwrite=args.force, progress=True, command=command
+        )
+    except InputError:
+        raise
+    except _root_errors() as e:  # uproot's and zlib's errors for a damaged basket or header
+        names = ", ".join(str(p) for p in args.inputs)
+        raise InputError(f"{names}: damaged ROOT data ({type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})") from None
     if args.save_geometry_table:
         result.geometry.save(args.save_geometry_table)
     print(result.geometry.describe())
