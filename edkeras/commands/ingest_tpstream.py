@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     geometry = args.geometry_table
     if geometry is None and args.no_truth:
         raise InputError("--no-truth needs --geometry-table JSON (the geometry cannot be fitted without truth)")
+    root_errors = _root_errors()  # imported before the work: an except clause must not import (a
+    # SIGTERM during that import left a half-initialised uproot and a traceback)
     try:
         if geometry is None:
             geometry = fit_geometry(args.inputs, options, command=command, progress=True)
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except InputError:
         raise
-    except _root_errors() as e:  # uproot's and zlib's errors for a damaged basket or header
+    except root_errors as e:  # uproot's and zlib's errors for a damaged basket or header
         names = ", ".join(str(p) for p in args.inputs)
         raise InputError(f"{names}: damaged ROOT data ({type(e).__name__}: "
                          f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})") from None
