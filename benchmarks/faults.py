@@ -2,17 +2,18 @@
 
 Two parts (the short, fixed cases are ``tests/test_faults.py``):
 
-* **kills** — ``simulate``, ``train``, ``likelihood`` and ``ingest-tpstream`` (when the real
-  DUNE file is there) are started as subprocesses and sent SIGKILL or SIGTERM after a random
+* **kills** — ``simulate``, ``train``, ``tune``, ``run`` (a smoke notebook), ``likelihood`` and
+  ``ingest-tpstream`` (when the real DUNE file is there) are started as subprocesses and sent SIGKILL or SIGTERM after a random
   delay within their normal run time, then run again. Counted: tracebacks (in the killed
   run's stderr after SIGTERM, and in the rerun's), half-written outputs (a file under its
   final name that does not read whole), lost completed epochs (a rerun that resumes from an
   epoch before the newest complete backup), and reruns that fail.
 * **inputs** — copies of one good file of each kind (event file, predictions, tables, model,
-  config, backup, ROOT) cut short at a random length, with random bytes changed, emptied, or
+  config, ROOT) cut short at a random length, with random bytes changed, emptied, or
   swapped for a file of another kind, each given to the commands that read that kind.
   Counted: tracebacks, exit codes other than 1, messages that do not name the file, and
-  outputs left behind.
+  outputs left behind. Backups: a training interrupted after two epochs gets its newest
+  backup slot cut short, corrupted, emptied or deleted; the rerun must finish.
 
 Usage:
     python benchmarks/faults.py [--kills 50] [--inputs 100] [--seed 0] [--work DIR]
@@ -81,6 +82,13 @@ def _prepare(work: Path) -> dict[str, Path]:
                "model": {"options": {"filters": 4, "depth": 1, "dense_units": 8}},
                "training": {"epochs": 4, "batch_size": 32, "bootstrap_samples": 20,
                             "early_stopping_patience": None}}, files["config"])
+    files["tune_config"] = work / "tune.json"
+    save_json({"name": "tuned", "data": {"files": [str(files["events"])]},
+               "model": {"options": {"filters": 4, "depth": 1, "dense_units": 8}},
+               "training": {"epochs": 2, "batch_size": 32, "bootstrap_samples": 20},
+               "tuning": {"algorithm": "random", "n_trials": 2, "epochs_per_trial": 1,
+                          "search_space": {"training.learning_rate": {"values": [0.001, 0.003]}}}},
+              files["tune_config"])
     run = work / "runs" / "tiny"
     if not (run / "metrics.json").exists():
         subprocess.run(_cli("train", str(files["config"]), "--runs", str(work / "runs"), "--quiet"),
@@ -101,6 +109,8 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
         ("likelihood", lambda out: (_cli("likelihood", str(files["predictions"]), "--out", str(out), "--force",
                                          "--min-events", "5"), out, "tables")),
         ("train", None),
+        ("tune", None),
+        ("run", None),
     ]
     if REAL.exists():
         jobs.append(("ingest-tpstream", lambda out: (_cli("ingest-tpstream", str(REAL), "--out", str(out), "--force"),
@@ -115,6 +125,12 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
         case.mkdir(parents=True)
         if name == "train":
             cmd, out, kind = _cli("train", str(files["config"]), "--runs", str(case), "--quiet"), case / "tiny", "run"
+        elif name == "tune":
+            cmd, out, kind = _cli("tune", str(files["tune_config"]), "--runs", str(case), "--quiet"), case / "tuned", "run"
+        elif name == "run":
+            cmd = _cli("run", "00_dataset", "-p", "smoke", "True", "--runs-dir", str(case / "runs"),
+                       "--report-dir", str(case / "reports"))
+            out, kind = case / "reports" / "00_dataset.html", "html"
         else:
             cmd, out, kind = make(case / ("out.npz" if name == "likelihood" else "out.h5"))
         if name not in durations:  # how long the job takes when left alone
@@ -134,7 +150,8 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
         _, err = proc.communicate(timeout=300)
         counts["cases"] += 1
         label = f"{name} #{i} {sig.name}"
-        if proc.returncode == 0:  # it had finished before the signal came: nothing to recover
+        finished = proc.returncode == 0 or (kind == "run" and (out / "metrics.json").exists())
+        if finished:  # it had finished (its last file written) before the signal came: nothing to recover
             counts["finished_before_kill"] = counts.get("finished_before_kill", 0) + 1
             shutil.rmtree(case, ignore_errors=True)
             continue
@@ -142,9 +159,12 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
             counts["tracebacks"] += 1
             tail = [x for x in err.strip().splitlines() if x.strip()][-3:]
             bad.append(f"{label}: traceback when killed: {' | '.join(tail)}"[:500])
-        if kind != "run" and out.exists() and not _reads_whole(out, kind):
+        if kind not in ("run", "html") and out.exists() and not _reads_whole(out, kind):
             counts["half_written"] += 1
             bad.append(f"{label}: {out.name} under its final name does not read whole")
+        if kind == "html" and out.exists() and not out.read_text(errors="replace").rstrip().endswith("</html>"):
+            counts["half_written"] += 1
+            bad.append(f"{label}: {out.name} under its final name is cut short")
         again = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
         if "Traceback" in again.stderr:
             counts["tracebacks"] += 1
@@ -164,6 +184,47 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
     return {**counts, "seconds_unkilled": {k: round(v, 1) for k, v in durations.items()}, "failures": bad[:10]}
 
 
+def _backup_case(files: dict[str, Path], case: Path, how: str, rng: np.random.Generator) -> str | None:
+    """Interrupt a training after its second epoch, damage its newest backup slot (``how``), rerun.
+
+    The rerun must finish (exit 0) without a traceback, resuming from a complete epoch.
+    Returns a problem, or None.
+    """
+    code = (
+        "import keras\n"
+        "from edkeras.config import load_run_config\n"
+        "from edkeras.training import train\n"
+        "class Stop(keras.callbacks.Callback):\n"
+        "    def on_epoch_end(self, epoch, logs=None):\n"
+        "        if epoch == 1: raise SystemExit(3)\n"
+        f"train(load_run_config({str(files['config'])!r}), {str(case / 'tiny')!r}, verbose=0, callbacks=[Stop()])\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, timeout=300)
+    slots = sorted((case / "tiny" / "backup").glob("epoch-*"))
+    if not slots:
+        return "no backup slot was written"
+    target = slots[-1] / ("state.weights.h5" if rng.random() < 0.7 else "epoch.json")
+    data = target.read_bytes()
+    if how == "truncate":
+        target.write_bytes(data[: int(rng.integers(1, max(len(data) - 1, 2)))])
+    elif how == "garbage":
+        b = bytearray(data)
+        for pos in rng.integers(0, len(b), int(rng.integers(1, 200))):
+            b[pos] = int(rng.integers(0, 256))
+        target.write_bytes(bytes(b))
+    elif how == "empty":
+        target.write_bytes(b"")
+    else:
+        shutil.rmtree(slots[-1])  # the slot lost entirely
+    again = subprocess.run(_cli("train", str(files["config"]), "--runs", str(case), "--quiet"),
+                           env=ENV, capture_output=True, text=True, timeout=600)
+    if "Traceback" in again.stderr:
+        return "Traceback: " + " | ".join(again.stderr.strip().splitlines()[-2:])
+    if again.returncode != 0:
+        return f"rerun exit {again.returncode}: {again.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
 def inputs(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) -> dict[str, Any]:
     from edkeras.cli import main
 
@@ -180,6 +241,8 @@ def inputs(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator)
     if REAL.exists():
         readers["root"] = lambda p: ["ingest-tpstream", str(p), "--out", str(work / "in_out.h5")]
         sources["root"] = REAL
+    readers["backup"] = None
+    sources["backup"] = files["config"]  # (unused: the backup case damages a run's own slots)
     kinds = list(readers)
     counts = {"cases": 0, "tracebacks": 0, "wrong_exit": 0, "file_not_named": 0, "output_left": 0}
     bad: list[str] = []
@@ -207,6 +270,15 @@ def inputs(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator)
         else:
             other = sources[kinds[(kinds.index(kind) + 1 + int(rng.integers(0, len(kinds) - 1))) % len(kinds)]]
             target.write_bytes(other.read_bytes())
+        if kind == "backup":
+            label = f"backup {how} #{i}"
+            counts["cases"] += 1
+            problem = _backup_case(files, case, how, rng)
+            if problem:
+                counts["tracebacks" if "Traceback" in problem else "wrong_exit"] += 1
+                bad.append(f"{label}: {problem}"[:500])
+            shutil.rmtree(case, ignore_errors=True)
+            continue
         if kind == "model":
             run = case / "run"
             shutil.copytree(files["run"], run)
