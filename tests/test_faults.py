@@ -135,7 +135,7 @@ def test_sigterm_during_training_then_resume(files, tmp_path):
     resumes from the last complete epoch and finishes."""
     cfg = json.loads(files["config"].read_text())
     cfg["name"] = "killed"
-    cfg["training"].update(epochs=4, early_stopping_patience=None)
+    cfg["training"].update(epochs=30, early_stopping_patience=None)  # long enough that the signal lands mid-run
     config = save_json(cfg, tmp_path / "killed.json")
     from edkeras.config import load_run_config
 
@@ -147,7 +147,7 @@ def test_sigterm_during_training_then_resume(files, tmp_path):
     backup = runs / "killed" / "backup"
     deadline = time.time() + 240
     while time.time() < deadline and not (backup.is_dir() and any(backup.glob("epoch-*"))):
-        time.sleep(0.2)
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     lines = [x for x in err.splitlines() if x.startswith("edkeras")]
@@ -159,7 +159,7 @@ def test_sigterm_during_training_then_resume(files, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming run killed from epoch {done}" in again.stderr
     metrics = json.loads((runs / "killed" / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 4 and metrics["timing"]["epochs_this_session"] == 4 - done
+    assert metrics["epochs_run"] == 30 and metrics["timing"]["epochs_this_session"] == 30 - done
 
 
 def test_nan_pixels_are_refused_by_train_and_evaluate(files, tmp_path, capsys):
