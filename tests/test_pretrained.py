@@ -150,3 +150,22 @@ def test_a_model_without_tables_says_which_have_them(tmp_path, monkeypatch, caps
         pre.pretrained_tables("bare")
     with pytest.raises(InputError, match="no such shipped model; available: bare, compact_vmf"):
         pre.resolve_tables("pretrained:nope")
+
+
+def test_shipped_model_is_stored_deflated_and_deflating_keeps_the_weights(tmp_path):
+    import zipfile
+
+    import keras
+
+    path = pre.pretrained_dir("compact_vmf") / "model.keras"
+    assert path.stat().st_size < 1 << 20
+    with zipfile.ZipFile(path) as z:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+    model = pre.load_pretrained("compact_vmf")
+    stored = tmp_path / "stored.keras"
+    model.save(stored)  # Keras writes its members uncompressed
+    before = stored.stat().st_size
+    pre.deflate_keras_file(stored)
+    assert stored.stat().st_size < before
+    again = keras.saving.load_model(stored, compile=False)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))

@@ -30,6 +30,7 @@ __all__ = [
     "SHIPPED_DIR",
     "TABLES_FILE",
     "card_markdown",
+    "deflate_keras_file",
     "list_pretrained",
     "load_pretrained",
     "model_card",
@@ -96,6 +97,25 @@ def load_pretrained(name: str) -> Any:
     except Exception as e:  # a truncated or foreign file: say which and what to do
         raise InputError(f"pretrained:{name}: {path} cannot be loaded ({type(e).__name__}: {e}); "
                          "reinstall edkeras") from None
+
+
+def deflate_keras_file(path: str | os.PathLike) -> Path:
+    """Rewrite a ``.keras`` archive with its members zip-deflated (Keras stores them uncompressed).
+
+    The weights and config are byte for byte the same; ``compact_vmf`` shrinks from 1.11 MB to
+    0.88 MB. Run it on a model before shipping it.
+    """
+    import zipfile
+
+    from edkeras.atomic import atomic_path
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as zin:
+        members = [(i.filename, zin.read(i.filename)) for i in zin.infolist()]
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return path
 
 
 def resolve_run_dir(spec: str | os.PathLike) -> Path:
