@@ -184,6 +184,20 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
     return {**counts, "seconds_unkilled": {k: round(v, 1) for k, v in durations.items()}, "failures": bad[:10]}
 
 
+def _damaged(data: bytes, how: str, rng: np.random.Generator) -> bytes | None:
+    """``data`` cut short, with random bytes changed, or emptied; None for any other ``how``."""
+    if how == "truncate":
+        return data[: int(rng.integers(1, max(len(data) - 1, 2)))]
+    if how == "garbage":
+        b = bytearray(data)
+        for pos in rng.integers(0, len(b), int(rng.integers(1, 200))):
+            b[pos] = int(rng.integers(0, 256))
+        return bytes(b)
+    if how == "empty":
+        return b""
+    return None
+
+
 def _backup_case(files: dict[str, Path], case: Path, how: str, rng: np.random.Generator) -> str | None:
     """Interrupt a training after its second epoch, damage its newest backup slot (``how``), rerun.
 
@@ -204,18 +218,11 @@ def _backup_case(files: dict[str, Path], case: Path, how: str, rng: np.random.Ge
     if not slots:
         return "no backup slot was written"
     target = slots[-1] / ("state.weights.h5" if rng.random() < 0.7 else "epoch.json")
-    data = target.read_bytes()
-    if how == "truncate":
-        target.write_bytes(data[: int(rng.integers(1, max(len(data) - 1, 2)))])
-    elif how == "garbage":
-        b = bytearray(data)
-        for pos in rng.integers(0, len(b), int(rng.integers(1, 200))):
-            b[pos] = int(rng.integers(0, 256))
-        target.write_bytes(bytes(b))
-    elif how == "empty":
-        target.write_bytes(b"")
-    else:
+    damaged = _damaged(target.read_bytes(), how, rng)
+    if damaged is None:
         shutil.rmtree(slots[-1])  # the slot lost entirely
+    else:
+        target.write_bytes(damaged)
     again = subprocess.run(_cli("train", str(files["config"]), "--runs", str(case), "--quiet"),
                            env=ENV, capture_output=True, text=True, timeout=600)
     if "Traceback" in again.stderr:
@@ -257,19 +264,11 @@ def inputs(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator)
         case.mkdir(parents=True)
         src = sources[kind]
         target = case / f"bad{src.suffix}"
-        data = src.read_bytes()
-        if how == "truncate":
-            target.write_bytes(data[: int(rng.integers(1, max(len(data) - 1, 2)))])
-        elif how == "garbage":
-            b = bytearray(data)
-            for pos in rng.integers(0, len(b), int(rng.integers(1, 200))):
-                b[pos] = int(rng.integers(0, 256))
-            target.write_bytes(bytes(b))
-        elif how == "empty":
-            target.write_bytes(b"")
-        else:
+        damaged = _damaged(src.read_bytes(), how, rng)
+        if damaged is None:  # wrong kind: a good file of another kind
             other = sources[kinds[(kinds.index(kind) + 1 + int(rng.integers(0, len(kinds) - 1))) % len(kinds)]]
-            target.write_bytes(other.read_bytes())
+            damaged = other.read_bytes()
+        target.write_bytes(damaged)
         if kind == "backup":
             label = f"backup {how} #{i}"
             counts["cases"] += 1

@@ -28,13 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict, print θ68 with its interval (or only the counts when there is no truth)."""
     import json
-    from pathlib import Path
 
     from edkeras.runs import jsonable
     from edkeras.training import evaluate
 
-    if args.out and Path(args.out).exists() and not args.force:
-        raise FileExistsError(f"{args.out}: exists; pass --force to overwrite it")
     result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size)
     if args.json:
         print(json.dumps(jsonable(result), indent=2))

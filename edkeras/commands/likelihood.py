@@ -146,9 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from edkeras.io.predictions import load_predictions
     from edkeras.likelihood import AcceptanceError, ResponseMapError, build_table, compare_methods, save_table
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; use --force to replace it")
+    out = Path(args.out)  # an existing --out without --force is refused by the CLI before any work
     parts = []
     for p in tqdm(
         args.predictions, desc="reading predictions", unit="file", disable=len(args.predictions) < 3

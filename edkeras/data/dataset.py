@@ -274,6 +274,7 @@ class EventDataset(keras.utils.PyDataset):
         self._blocks = self._make_blocks()
         self._plans: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._windows: OrderedDict[tuple[int, int], dict[str, np.ndarray]] = OrderedDict()
+        self._checked_epoch: int | None = None  # pixels are checked in the first epoch read (it holds every event)
         self._pending: dict[tuple[int, int], Future] = {}
         self._augmented: dict[int, dict[int, int]] = {}
         self._cache: dict[str, np.ndarray] | None = None
@@ -478,9 +479,14 @@ class EventDataset(keras.utils.PyDataset):
             start += block.size
         for f in futures:
             f.result()
-        positions = np.empty(perm.size, dtype=np.int64)
-        positions[dest] = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
-        self._check_finite(imgs, positions)
+        with self._lock:
+            if self._checked_epoch is None:
+                self._checked_epoch = epoch
+            first = epoch == self._checked_epoch
+        if first:  # later epochs read the same events again
+            positions = np.empty(perm.size, dtype=np.int64)
+            positions[dest] = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+            self._check_finite(imgs, positions)
         return imgs
 
     def _next_window(self, epoch: int, w: int) -> tuple[int, int] | None:
