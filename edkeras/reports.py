@@ -8,12 +8,21 @@ that fails still gets its report, showing the error, and the call reports failur
 Every notebook ends by calling :func:`save_summary`, which writes the figures it
 measured into ``runs/<run_name>/summary.json``; tests read that file, not only the exit
 status.
+
+Papermill runs in a child process of its own session (with the kernel below it): Ctrl-C or
+SIGTERM reach only the caller, which then kills the child's whole process group and says so
+in one line, instead of tearing the kernel down under papermill's running event loop (which
+printed nbclient's ``DeadKernelError`` and zmq tracebacks).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,23 +196,7 @@ def run_notebook(
     executed = run_dir / nb_path.name
     html = Path(report_dir).resolve() / f"{nb_path.stem}.html" if report_dir else root / "reports" / f"{nb_path.stem}.html"
     t0 = time.perf_counter()
-    error = ""
-    # Figures must render inline in the executed notebook even when the caller runs with a
-    # non-interactive MPLBACKEND (Agg in CI): the kernel inherits this environment.
-    saved_backend = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    try:
-        pm.execute_notebook(
-            str(nb_path), str(executed), parameters=params, kernel_name=kernel_name, language="python",
-            cwd=str(root), progress_bar=progress, log_output=False,
-        )
-    except pm.PapermillExecutionError as e:
-        error = f"{e.ename}: {e.evalue}"
-    finally:
-        if saved_backend is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved_backend
+    error = _execute(nb_path, executed, params, kernel_name=kernel_name, cwd=root, progress=progress)
     seconds = time.perf_counter() - t0
     if error:  # the last good report stays; the failed one is written beside it
         html = html.with_name(f"{nb_path.stem}.failed.html")
@@ -213,6 +206,95 @@ def run_notebook(
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     return NotebookResult(nb_path, executed, html, not error, error, seconds, summary)
+
+
+def _execute(
+    nb_path: Path, executed: Path, params: dict[str, Any], *, kernel_name: str, cwd: Path, progress: bool
+) -> str:
+    """Execute the notebook with papermill in a child process; the failing cell's error, or "".
+
+    The child runs in a new session: a terminal's Ctrl-C and a batch system's SIGTERM reach
+    this process only, which kills the child's process group (papermill; the kernel follows
+    its parent) before the interrupt goes on. Figures render inline in the executed notebook
+    even when the caller runs with a non-interactive MPLBACKEND (Agg in CI): the child and
+    its kernel get the inline backend.
+
+    Raises:
+        InputError: papermill could not run the notebook at all (no such kernel, a broken
+            notebook file), with its message.
+    """
+    with tempfile.TemporaryDirectory(prefix="edkeras-run-") as tmp:
+        job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job.write_text(json.dumps({"input": str(nb_path), "output": str(executed), "parameters": params,
+                                   "kernel_name": kernel_name, "cwd": str(cwd), "progress": progress,
+                                   "result": str(result)}, default=str))
+        env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        code = "import sys; from edkeras.reports import _execute_child; sys.exit(_execute_child(sys.argv[1]))"
+        proc = subprocess.Popen([sys.executable, "-c", code, str(job)], env=env, start_new_session=True)
+        try:
+            proc.wait()
+        except BaseException:  # Ctrl-C, SIGTERM (cli.Terminated): stop papermill and its kernel, then go on
+            _kill_tree(proc.pid)
+            proc.wait()
+            if progress:
+                print(file=sys.stderr)  # end papermill's progress bar's line
+            raise
+        try:
+            outcome = json.loads(result.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise InputError(f"{nb_path.name}: the papermill process ended with exit status {proc.returncode} "
+                             "and no result (see the messages above)") from None
+    if outcome.get("fatal"):
+        raise InputError(f"{nb_path.name}: papermill could not run it: {outcome['fatal']}")
+    return str(outcome.get("error", ""))
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL process ``pid``, its process group and every descendant (the kernel runs in a
+    session of its own, so the group alone would miss it). Descendants are found in /proc;
+    where there is none, the kernel still exits by itself once its parent is gone."""
+    victims = [pid]
+    proc_dir = Path("/proc")
+    if proc_dir.is_dir():
+        parents: dict[int, int] = {}
+        for entry in proc_dir.iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        frontier = [pid]
+        while frontier:
+            children = [c for c, p in parents.items() if p in frontier and c not in victims]
+            victims += children
+            frontier = children
+    for victim in reversed(victims):  # the leaves first: none lives on to notice its parent's death and speak
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _execute_child(job_file: str) -> int:
+    """The child of :func:`_execute`: run papermill, write ``{"error"}`` or ``{"fatal"}`` to the result file."""
+    import papermill as pm
+
+    job = json.loads(Path(job_file).read_text())
+    outcome: dict[str, str] = {"error": ""}
+    try:
+        pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], kernel_name=job["kernel_name"],
+                            language="python", cwd=job["cwd"], progress_bar=job["progress"], log_output=False)
+    except pm.PapermillExecutionError as e:
+        outcome = {"error": f"{e.ename}: {e.evalue}"}
+    except Exception as e:  # noqa: BLE001  (reported by the parent as one line)
+        text = str(e).strip().splitlines()
+        outcome = {"fatal": f"{type(e).__name__}: {text[0] if text else 'no detail'}"}
+    Path(job["result"]).write_text(json.dumps(outcome))
+    return 0
 
 
 def save_summary(run_dir: str | os.PathLike, values: dict[str, Any]) -> Path:

@@ -113,3 +113,46 @@ def test_relative_runs_dir_is_the_callers_folder(tmp_path, monkeypatch):
     assert res.ok, res.error
     assert (tmp_path / "myruns" / "tiny" / "summary.json").exists()  # summary and executed copy together
     assert res.executed == tmp_path / "myruns" / "tiny" / "tiny.ipynb" and res.html == tmp_path / "reports" / "tiny.html"
+
+
+@pytest.mark.parametrize(("sig", "status", "word"), [("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_during_a_run_stops_papermill_and_its_kernel_with_one_line(tmp_path, sig, status, word):
+    """A batch system's SIGTERM (or Ctrl-C) while a cell runs: one line, no traceback of the kernel
+    torn down under papermill, the kernel gone, and the last good report kept."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "kernel_pid"
+    nb = _notebook(tmp_path / "tiny.ipynb", f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+                   "time.sleep(120)\n")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "tiny.html").write_text("the last good report")
+    cmd = [sys.executable, "-m", "edkeras.cli", "run", str(nb), "--report-dir", str(reports),
+           "--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (marker.exists() and marker.read_text()):
+        time.sleep(0.05)
+    assert marker.exists(), "the kernel never started"
+    kernel = int(marker.read_text())
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err[-2000:]
+    assert "Traceback" not in err and "Error" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == f"edkeras run: {word}; what was complete is kept"
+    deadline = time.time() + 10  # the kernel follows its parent (ipykernel polls it every second)
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{kernel}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":  # exited, not yet reaped by its new parent
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"kernel process {kernel} still runs after the run was stopped")
+    assert (reports / "tiny.html").read_text() == "the last good report"
