@@ -16,7 +16,7 @@ Two parts (the short, fixed cases are ``tests/test_faults.py``):
   backup slot cut short, corrupted, emptied or deleted; the rerun must finish.
 
 Usage:
-    python benchmarks/faults.py [--kills 50] [--inputs 100] [--seed 0] [--work DIR]
+    python benchmarks/faults.py [--kills 50] [--inputs 100] [--seed 0] [--work DIR] [--jobs run,train]
 
 Prints one JSON object: per part the number of cases and of each failure, with the first
 few failing cases spelt out.
@@ -103,7 +103,8 @@ def _prepare(work: Path) -> dict[str, Path]:
     return files
 
 
-def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) -> dict[str, Any]:
+def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator,
+          only: list[str] | None = None) -> dict[str, Any]:
     jobs: list[tuple[str, Any]] = [
         ("simulate", lambda out: (_cli("simulate", "--events", "3000", "--out", str(out), "--force"), out, "events")),
         ("likelihood", lambda out: (_cli("likelihood", str(files["predictions"]), "--out", str(out), "--force",
@@ -115,6 +116,11 @@ def kills(files: dict[str, Path], work: Path, n: int, rng: np.random.Generator) 
     if REAL.exists():
         jobs.append(("ingest-tpstream", lambda out: (_cli("ingest-tpstream", str(REAL), "--out", str(out), "--force"),
                                                      out, "events")))
+    if only:
+        unknown = sorted(set(only) - {name for name, _ in jobs})
+        if unknown:
+            raise SystemExit(f"faults.py: --jobs: unknown job {unknown[0]!r}; jobs: {', '.join(n for n, _ in jobs)}")
+        jobs = [j for j in jobs if j[0] in only]
     counts = {"cases": 0, "tracebacks": 0, "half_written": 0, "lost_epochs": 0, "rerun_failed": 0}
     bad: list[str] = []
     durations: dict[str, float] = {}
@@ -321,12 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="runs/faults")
+    p.add_argument("--jobs", default="", help="kill only these jobs, comma-separated (e.g. run,train); default all")
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     work = Path(args.work).resolve()
     t0 = time.time()
     files = _prepare(work)
-    out = {"inputs": inputs(files, work, args.inputs, rng), "kills": kills(files, work, args.kills, rng)}
+    out = {"inputs": inputs(files, work, args.inputs, rng), "kills": kills(files, work, args.kills, rng,
+                                                                        [j for j in args.jobs.split(",") if j])}
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out))
     return 0

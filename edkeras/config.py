@@ -365,7 +365,9 @@ class TrainingConfig:
         batch_size, epochs: as in Keras.
         early_stopping_patience: epochs without improvement of ``monitor`` on the
             validation split before stopping (null: never stop early).
-        monitor: the validation quantity that chooses the checkpoint and stops early.
+        monitor: the validation quantity that chooses the checkpoint and stops early
+            (``val_interaction_loss``: the ES/CC cross-entropy of the multitask head, for a
+            run trained as an ES/CC classifier).
         fit_on: ``train`` (the validation split chooses the epoch), or ``train+val`` for a
             final refit on both with a fixed number of epochs (e.g. the best trial of a
             search): nothing is then chosen on validation, its metrics are flagged as seen
@@ -393,7 +395,7 @@ class TrainingConfig:
     batch_size: int = 64
     epochs: int = 20
     early_stopping_patience: int | None = 5
-    monitor: Literal["val_angular_error_deg", "val_loss"] = "val_angular_error_deg"
+    monitor: Literal["val_angular_error_deg", "val_loss", "val_interaction_loss"] = "val_angular_error_deg"
     fit_on: Literal["train", "train+val"] = "train"
     seed: int = 0
     deterministic: bool = True
@@ -471,6 +473,11 @@ class RunConfig:
             raise ConfigError(
                 f"training.loss: {self.training.loss!r} does not fit model.head {self.model.head!r}; "
                 f"use one of {fits}"
+            )
+        if self.training.monitor == "val_interaction_loss" and self.model.head != "multitask":
+            raise ConfigError(
+                f"training.monitor: 'val_interaction_loss' needs model.head 'multitask' (the ES/CC output); "
+                f"model.head is {self.model.head!r}"
             )
 
 

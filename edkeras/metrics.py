@@ -45,6 +45,7 @@ __all__ = [
     "angular_error_deg",
     "bootstrap_ci",
     "containment_angle",
+    "es_cc_separation",
     "flip_fraction",
     "register_keras_metrics",
     "resolution_by_bin",
@@ -212,6 +213,40 @@ def sense_calibration(flip_probability: Any, errors_deg: Any) -> dict[str, Any]:
             "observed": float(wrong[sel].mean()) if n else None,
         })
     return {"predicted_mean": float(f.mean()), "observed": float(wrong.mean()), "bins": bins}
+
+
+def es_cc_separation(es_probability: Any, interaction: Any, efficiencies: Sequence[float] = (0.5, 0.7, 0.9)) -> dict[str, Any]:
+    """How well an ES probability separates ES (1) from CC (0) events.
+
+    Args:
+        es_probability: (N,) predicted P(ES).
+        interaction: (N,) true codes (1 ES, 0 CC; other codes are left out).
+        efficiencies: ES efficiencies at which the CC share passing the cut is given.
+
+    Returns:
+        ``{"n_es", "n_cc", "auc", "accuracy", "cc_pass": {"0.5": …}}``: AUC is the probability that
+        a random ES event scores above a random CC one (ties count half); ``cc_pass[e]`` is the
+        share of CC events at or above the cut that keeps the fraction ``e`` of ES events.
+    """
+    p = np.asarray(es_probability, dtype=np.float64).ravel()
+    t = np.asarray(interaction).ravel()
+    if p.shape != t.shape or not np.all(np.isfinite(p)):
+        raise InputError(
+            f"es_cc_separation: es_probability must be {t.shape} finite values; received shape {p.shape}"
+        )
+    es, cc = p[t == 1], p[t == 0]
+    if not len(es) or not len(cc):
+        raise InputError(f"es_cc_separation: needs ES and CC events; received {len(es)} ES and {len(cc)} CC")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([es, cc]))
+    auc = (ranks[: len(es)].sum() - len(es) * (len(es) + 1) / 2) / (len(es) * len(cc))
+    sel = np.isin(t, (0, 1))
+    return {
+        "n_es": len(es), "n_cc": len(cc), "auc": float(auc),
+        "accuracy": float(np.mean((p[sel] >= 0.5) == (t[sel] == 1))),
+        "cc_pass": {f"{e:g}": float(np.mean(cc >= np.quantile(es, 1.0 - e))) for e in efficiencies},
+    }
 
 
 def bootstrap_ci(

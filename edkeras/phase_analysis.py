@@ -342,6 +342,7 @@ def simulated_sample(
     sim_config: Any = None,
     directions: Any = None,
     classical: bool = True,
+    classifier: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Simulate a fresh sample, reconstruct it three ways, and return the predictions.
 
@@ -361,6 +362,9 @@ def simulated_sample(
             ``direction`` is replaced by each of ``directions``.
         directions: (K, 3) supernova directions, or None (the config's own: isotropic by default).
         classical: also run the classical reconstruction.
+        classifier: an ES/CC classifier run (multitask head) or ``pretrained:NAME``: every
+            reconstruction of the sample gets its ``es_probability`` (the same events, one
+            classification; :func:`edkeras.training.classifier_es_probability`).
 
     Returns:
         ``{"truth": …, "classical": …, "network": …}`` Predictions of the same events in the
@@ -413,6 +417,11 @@ def simulated_sample(
     for k, p in result.items():
         if not np.array_equal(np.asarray(p.event_id), np.asarray(base.event_id)):
             raise InputError(f"{events}: the {k} predictions are not in the order of the sample's events")
+    if classifier is not None:
+        from edkeras.training import classifier_es_probability
+
+        es_p = classifier_es_probability(classifier, events)
+        result = {k: replace(p, es_probability=es_p) for k, p in result.items()}
     return {k: result[k] for k in ("truth", "classical", "network") if k in result}
 
 
@@ -632,7 +641,8 @@ def burst_fit(
         tables: a :class:`~edkeras.likelihood.LikelihoodTable` or ``{"es": …, "cc": …}``.
         plan: the burst plan.
         b: which burst.
-        classification: ``"perfect"`` or ``"mixed"`` (two tables only).
+        classification: ``"perfect"``, ``"mixed"`` or ``"classifier"`` (two tables only; see
+            :func:`edkeras.pointing.classification_weights`).
         use_kappa: pass the events' κ (tables with κ bins use it).
         method: ``"resample"`` (the events were simulated with the supernova at the plan's
             direction: used as they are) or ``"rotate"`` (events rotated so that their
@@ -656,7 +666,11 @@ def burst_fit(
     if not isinstance(tables, LikelihoodTable):
         inter = None if pred.interaction is None else np.asarray(pred.interaction)[idx]
         frac = None if inter is None else float(np.clip(np.mean(inter == 1), 1e-3, 1 - 1e-3))
-        weights = classification_weights(len(idx), mode=classification, es_fraction=frac, interaction=inter)
+        es_p = None
+        if classification == "classifier" and pred.es_probability is not None:
+            es_p = np.asarray(pred.es_probability)[idx]
+        weights = classification_weights(len(idx), mode=classification, es_fraction=frac, interaction=inter,
+                                         es_probability=es_p)
     kappa = None if (pred.kappa is None or not use_kappa) else np.asarray(pred.kappa)[idx]
     flips = None if pred.flip_probability is None else np.asarray(pred.flip_probability)[idx]
     fit = fit_burst(

@@ -178,11 +178,13 @@ def classification_weights(
       the classifier was trained with (``classifier_prior``, 0.5 for balanced training):
       Bayes' rule with the classifier output read as a likelihood ratio. Without a
       classifier, w = (f, 1 − f) for every event, exactly DUNE's −ln L = −Σ ln Σ_i f_i P_i.
+    * ``mode="classifier"``: ``"mixed"`` with the classifier's ES probability required
+      (an error without one, so that a study never falls back to f alone unnoticed).
     * ``mode="perfect"``: one-hot from the true ``interaction`` (1 ES, 0 CC).
 
     Args:
         n: number of events.
-        mode: ``"mixed"`` or ``"perfect"``.
+        mode: ``"mixed"``, ``"classifier"`` or ``"perfect"``.
         es_fraction: expected ES share of the burst (mixed mode).
         es_probability: (n,) classifier ES probabilities, or None.
         interaction: (n,) true interaction codes (perfect mode).
@@ -203,10 +205,15 @@ def classification_weights(
                 f"received codes {sorted(set(np.unique(it).tolist()))}"
             )
         return np.stack([it == 1, it == 0], axis=1).astype(np.float64)
-    if mode != "mixed":
-        raise PointingError(f"classification mode must be 'mixed' or 'perfect'; received {mode!r}")
+    if mode not in ("mixed", "classifier"):
+        raise PointingError(f"classification mode must be 'mixed', 'classifier' or 'perfect'; received {mode!r}")
+    if mode == "classifier" and es_probability is None:
+        raise PointingError(
+            "classification 'classifier' needs each event's ES probability (es_probability; "
+            "edkeras evaluate --classifier RUN writes it); received none"
+        )
     if es_fraction is None or not 0.0 < float(es_fraction) < 1.0:
-        raise PointingError(f"mixed classification needs an ES fraction in (0, 1); received {es_fraction}")
+        raise PointingError(f"{mode} classification needs an ES fraction in (0, 1); received {es_fraction}")
     f = float(es_fraction)
     if es_probability is None:
         return np.tile([f, 1.0 - f], (n, 1))
@@ -980,7 +987,8 @@ def _fit_one(
             len(inputs["directions"]),
             mode=classification,
             es_fraction=es_fraction,
-            es_probability=inputs["es_probability"],
+            # "mixed" is the expected fractions alone even where the events carry a classifier's output
+            es_probability=inputs["es_probability"] if classification == "classifier" else None,
             interaction=inputs["interaction"],
         )
     return fit_burst(
@@ -1054,8 +1062,9 @@ def pointing_resolution(
         generator: burst maker for ``direct``.
         directions: (K, 3) supernova directions for ``direct`` (default isotropic).
         plan: a :class:`BurstPlan` to reuse (``resample``/``rotate``); drawn when None.
-        classification: ``"mixed"`` or ``"perfect"`` (with two tables).
-        es_fraction: expected ES share (mixed); defaults to the burst's true share.
+        classification: ``"mixed"`` (expected fractions), ``"classifier"`` (with the events'
+            ``es_probability``) or ``"perfect"`` (with two tables).
+        es_fraction: expected ES share (mixed, classifier); defaults to the burst's true share.
         use_kappa: pass κ to tables with κ bins.
         levels: confidence levels whose coverage is counted.
         progress: show a tqdm bar.
@@ -1133,9 +1142,9 @@ def pointing_resolution(
             inputs = _burst_inputs(generator(truth, n_events, rng))
         n_per = len(inputs["directions"])
         frac = es_fraction
-        if frac is None and not isinstance(tables, LikelihoodTable) and classification == "mixed":
+        if frac is None and not isinstance(tables, LikelihoodTable) and classification in ("mixed", "classifier"):
             if inputs["interaction"] is None:
-                raise PointingError("mixed classification needs es_fraction or the events' interaction codes")
+                raise PointingError(f"{classification} classification needs es_fraction or the events' interaction codes")
             frac = float(np.clip(np.mean(inputs["interaction"] == 1), 1e-3, 1 - 1e-3))
         fit = _fit_one(inputs, tables, classification, frac, use_kappa, {"levels": levels, **fit_options})
         seconds += fit.seconds

@@ -58,6 +58,7 @@ __all__ = [
     "RunResult",
     "build_run_model",
     "check_run_config",
+    "classifier_es_probability",
     "compile_model",
     "distribution_strategy",
     "energy_in_target",
@@ -288,7 +289,10 @@ def compile_model(model: Any, config: RunConfig) -> None:
             losses = {"loss": {"direction": get_loss(t.loss, **t.loss_options)}}
     except InputError as e:
         raise ConfigError(f"training.loss_options: {e}") from None
-    model.compile(optimizer=opt, metrics={"direction": metrics}, **losses)
+    out_metrics: dict[str, list[Any]] = {"direction": metrics}
+    if config.model.head == "multitask":
+        out_metrics["interaction"] = [keras.metrics.AUC(name="auc")]
+    model.compile(optimizer=opt, metrics=out_metrics, **losses)
 
 
 # =========================================================================== callbacks
@@ -573,6 +577,7 @@ def evaluation_metrics(
     """
     from edkeras.metrics import (
         angular_error_deg,
+        es_cc_separation,
         resolution_by_bin,
         resolution_summary,
         sense_calibration,
@@ -609,7 +614,10 @@ def evaluation_metrics(
             np.median(np.abs(rel - np.median(rel))) * 1.4826)}
     if "es_probability" in predicted:
         truth = np.asarray(labels["interaction"])
-        out["interaction"] = {"accuracy": float(np.mean((predicted["es_probability"] >= 0.5) == (truth == 1)))}
+        if np.any(truth == 1) and np.any(truth == 0):
+            out["interaction"] = es_cc_separation(predicted["es_probability"], truth)
+        else:
+            out["interaction"] = {"accuracy": float(np.mean((predicted["es_probability"] >= 0.5) == (truth == 1)))}
     return out
 
 
@@ -903,7 +911,7 @@ def _train_locked(
 # =========================================================================== evaluate
 def evaluate(
     run_dir: str | os.PathLike, data_file: str | os.PathLike, out: str | os.PathLike | None = None,
-    batch_size: int = 256,
+    batch_size: int = 256, classifier: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Apply a finished run's model to any event file; metrics where the truth is known.
 
@@ -913,19 +921,85 @@ def evaluate(
         data_file: an event file of the same image shape.
         out: write the predictions there (DESIGN.md §5; ``split`` = the file's name).
         batch_size: events per prediction batch.
+        classifier: a finished run (or ``pretrained:NAME``) of the multitask head whose ES
+            probability replaces the model's own ``es_probability`` (see
+            :func:`classifier_es_probability`): direction from one network, ES/CC from
+            another, in one predictions file for ``edkeras point``.
 
     Returns:
-        ``{"run", "data", "n_events", "n_with_truth", "metrics"}`` (``metrics`` as in
-        ``metrics.json`` for a split, or None when no event has a true direction).
+        ``{"run", "data", "n_events", "n_with_truth", "metrics", "classifier"}`` (``metrics``
+        as in ``metrics.json`` for a split, or None when no event has a true direction).
 
     Raises:
         InputError: no run there, a file that is not an event file, an image shape that
-            the model was not built for.
+            the model was not built for, a classifier run without an ES/CC output.
     """
+    rd, config, model = _load_finished_run(run_dir)
+    predicted, labels = _predict_file(rd, config, model, data_file, batch_size)
+    if classifier is not None:
+        predicted["es_probability"] = classifier_es_probability(classifier, data_file, batch_size)
+    has_truth = np.isfinite(labels["direction"]).all(axis=1)
+    name = Path(data_file).name
+    if out is not None:
+        _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()))
+    metrics = None
+    if has_truth.any():
+        sub_p = {k: v[has_truth] for k, v in predicted.items()}
+        sub_l = {k: v[has_truth] for k, v in labels.items()}
+        metrics = evaluation_metrics(
+            sub_p, sub_l, name, n_boot=config.training.bootstrap_samples, seed=config.training.seed
+        )
+    return {
+        "run": config.name,
+        "data": str(data_file),
+        "n_events": len(labels["event_id"]),
+        "n_with_truth": int(has_truth.sum()),
+        "predictions": None if out is None else str(out),
+        "metrics": metrics,
+        "classifier": None if classifier is None else str(classifier),
+    }
+
+
+def classifier_es_probability(
+    classifier: str | os.PathLike, data_file: str | os.PathLike, batch_size: int = 256
+) -> np.ndarray:
+    """The ES probability of every event of ``data_file`` from a classifier run, for equal priors.
+
+    A classifier is a finished run of the multitask head (its ``interaction`` output). Its
+    output p is P(ES | event) for the ES share π of its training sample; it is returned as
+    p' = (p/π) / (p/π + (1 − p)/(1 − π)), the probability for equal priors, which is what
+    :func:`edkeras.pointing.classification_weights` reads (``classifier_prior=0.5``) and
+    what a predictions file's ``es_probability`` means. π is taken from the classifier's
+    validation split (``metrics.json``), which is drawn like its training split.
+
+    Raises:
+        InputError: not a finished run, not a multitask run, no ES/CC counts in its metrics.
+    """
+    rd, config, model = _load_finished_run(classifier)
+    if config.model.head != "multitask":
+        raise InputError(
+            f"{rd}: the classifier must be a run of the multitask head (an ES probability output); "
+            f"this run's head is {config.model.head!r}"
+        )
+    try:
+        counts = json.loads((rd / "metrics.json").read_text())["val"]["by_interaction"]
+        n_es, n_cc = int(counts["es"]["n"]), int(counts["cc"]["n"])
+    except (KeyError, TypeError, ValueError, OSError) as e:
+        raise InputError(f"{rd / 'metrics.json'}: no ES and CC counts of the validation split ({e}); "
+                         "cannot tell the classifier's training prior") from None
+    if n_es == 0 or n_cc == 0:
+        raise InputError(f"{rd}: its validation split holds {n_es} ES and {n_cc} CC events; a classifier needs both")
+    prior = n_es / (n_es + n_cc)
+    p = np.clip(_predict_file(rd, config, model, data_file, batch_size)[0]["es_probability"], 1e-7, 1 - 1e-7)
+    a, b = p / prior, (1.0 - p) / (1.0 - prior)
+    return a / (a + b)
+
+
+def _load_finished_run(run_dir: str | os.PathLike) -> tuple[Path, RunConfig, Any]:
+    """A finished run's folder, config and model (``pretrained:NAME`` resolved)."""
     import keras
 
     import edkeras.models  # noqa: F401  (registers the custom layers for load_model)
-    from edkeras.data.dataset import EventDataset, index_events
     from edkeras.models.pretrained import resolve_run_dir
 
     rd = resolve_run_dir(run_dir)
@@ -943,6 +1017,15 @@ def evaluate(
     except Exception as e:  # a truncated or foreign file: say which, not "file not found"
         raise InputError(f"{rd / 'model.keras'}: cannot be loaded as a Keras model ({type(e).__name__}: "
                          f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})") from None
+    return rd, config, model
+
+
+def _predict_file(
+    rd: Path, config: RunConfig, model: Any, data_file: str | os.PathLike, batch_size: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The model's predictions and the file's labels, in the file's event order."""
+    from edkeras.data.dataset import EventDataset, index_events
+
     index = index_events([data_file])
     want = tuple(int(s) for s in model.get_layer("view_u").output.shape[1:]) if _has_layer(model, "view_u") else None
     if want is not None and want != index.image_shape:
@@ -950,28 +1033,12 @@ def evaluate(
             f"{data_file}: image shape {index.image_shape}; the model of {rd} takes {want}"
         )
     ds = EventDataset(index, batch_size, head=config.model.head, energy_input=config.data.energy_input, targets=False)
-    predicted = predict_arrays(model, ds, config.model.head)
-    labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
-    ds.close()
-    has_truth = np.isfinite(labels["direction"]).all(axis=1)
-    name = Path(data_file).name
-    if out is not None:
-        _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()))
-    metrics = None
-    if has_truth.any():
-        sub_p = {k: v[has_truth] for k, v in predicted.items()}
-        sub_l = {k: v[has_truth] for k, v in labels.items()}
-        metrics = evaluation_metrics(
-            sub_p, sub_l, name, n_boot=config.training.bootstrap_samples, seed=config.training.seed
-        )
-    return {
-        "run": config.name,
-        "data": str(data_file),
-        "n_events": len(index),
-        "n_with_truth": int(has_truth.sum()),
-        "predictions": None if out is None else str(out),
-        "metrics": metrics,
-    }
+    try:
+        predicted = predict_arrays(model, ds, config.model.head)
+        labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
+    finally:
+        ds.close()
+    return predicted, labels
 
 
 def _has_layer(model: Any, name: str) -> bool:

@@ -36,7 +36,7 @@ def test_unknown_shipped_tables_list_the_names(spec, tmp_path, capsys):
 
     burst = save_predictions(tmp_path / "x.npz", predictions=np.eye(3), energies=np.full(3, 20.0))
     assert cli.main(["point", str(burst), "--tables", spec]) == 1
-    assert "available: compact_vmf" in capsys.readouterr().err
+    assert "available: compact_vmf, es_cc" in capsys.readouterr().err
 
 
 def test_point_and_likelihood_say_what_lies_outside_the_energy_bins(tmp_path, capsys):

@@ -107,6 +107,25 @@ def test_flip_fraction_and_summary() -> None:
         assert lo <= s[key] <= hi
 
 
+def test_es_cc_separation() -> None:
+    truth = np.array([1] * 50 + [0] * 50 + [-1] * 5)
+    rng = np.random.default_rng(3)
+    perfect = np.where(truth == 1, rng.uniform(0.6, 1, truth.size), rng.uniform(0, 0.4, truth.size))
+    s = M.es_cc_separation(perfect, truth)
+    assert (s["n_es"], s["n_cc"], s["auc"], s["accuracy"]) == (50, 50, 1.0, 1.0)
+    assert s["cc_pass"] == {"0.5": 0.0, "0.7": 0.0, "0.9": 0.0}
+    assert M.es_cc_separation(1 - perfect, truth)["auc"] == 0.0  # a reversed classifier
+    # ties count half: a constant output is a coin toss, and every CC event passes any cut
+    flat = M.es_cc_separation(np.full(truth.size, 0.3), truth)
+    assert flat["auc"] == 0.5 and flat["cc_pass"]["0.9"] == 1.0
+    noisy = M.es_cc_separation(rng.uniform(size=20000), rng.integers(0, 2, 20000))
+    assert abs(noisy["auc"] - 0.5) < 0.02 and abs(noisy["cc_pass"]["0.7"] - 0.7) < 0.03
+    with pytest.raises(InputError, match="needs ES and CC events; received 50 ES and 0 CC"):
+        M.es_cc_separation(perfect[:50], truth[:50])
+    with pytest.raises(InputError, match="finite values"):
+        M.es_cc_separation(np.full(truth.size, np.nan), truth)
+
+
 def test_bootstrap_ci_width_matches_standard_error() -> None:
     rng = np.random.default_rng(5)
     x = rng.normal(10.0, 2.0, 2000)

@@ -165,6 +165,14 @@ def test_classification_weights():
         P.classification_weights(2, mode="perfect", interaction=[1, -1])
     with pytest.raises(InputError, match="ES fraction"):
         P.classification_weights(2, mode="mixed")
+    # "classifier" is "mixed" with the probability required, never a silent fall-back to f alone
+    np.testing.assert_allclose(
+        P.classification_weights(3, mode="classifier", es_fraction=0.1, es_probability=[0.5, 0.9, 0.0]), w
+    )
+    with pytest.raises(InputError, match="classification 'classifier' needs each event's ES probability"):
+        P.classification_weights(2, mode="classifier", es_fraction=0.1)
+    with pytest.raises(InputError, match="'mixed', 'classifier' or 'perfect'"):
+        P.classification_weights(2, mode="bdt", es_fraction=0.1)
 
 
 # --------------------------------------------------------------------------- resolution

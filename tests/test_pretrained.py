@@ -18,7 +18,7 @@ from tests.conftest import REAL_TP_FILE
 
 def test_cards_list_and_describe_the_shipped_model(capsys):
     cards = pre.list_pretrained()
-    assert [c["name"] for c in cards] == ["compact_vmf"]
+    assert [c["name"] for c in cards] == ["compact_vmf", "es_cc"]
     card = cards[0]
     es = card["metrics"]["simulated_test_es"]
     # what the card claims is what the issue asks of a production model
@@ -29,7 +29,7 @@ def test_cards_list_and_describe_the_shipped_model(capsys):
 
 
 def test_unknown_and_damaged_models_are_clear_errors(tmp_path, monkeypatch):
-    with pytest.raises(InputError, match="available: compact_vmf"):
+    with pytest.raises(InputError, match="available: compact_vmf, es_cc"):
         pre.pretrained_dir("nope")
     fake = tmp_path / "shipped"
     shutil.copytree(pre.SHIPPED_DIR, fake)
@@ -148,7 +148,7 @@ def test_a_model_without_tables_says_which_have_them(tmp_path, monkeypatch, caps
     monkeypatch.setattr(pre, "SHIPPED_DIR", fake)
     with pytest.raises(InputError, match="bare: ships no likelihood tables .* models with tables: compact_vmf"):
         pre.pretrained_tables("bare")
-    with pytest.raises(InputError, match="no such shipped model; available: bare, compact_vmf"):
+    with pytest.raises(InputError, match="no such shipped model; available: bare, compact_vmf, es_cc"):
         pre.resolve_tables("pretrained:nope")
 
 
@@ -169,3 +169,56 @@ def test_shipped_model_is_stored_deflated_and_deflating_keeps_the_weights(tmp_pa
     assert stored.stat().st_size < before
     again = keras.saving.load_model(stored, compile=False)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))
+
+
+def test_the_shipped_classifier_separates_es_from_cc_and_joins_the_direction_model(tmp_path, capsys):
+    """pretrained:es_cc on fresh simulated events (a seed its training never used): it ranks ES
+    above CC as its card says, and evaluate --classifier puts its ES probability beside the
+    shipped direction model's predictions."""
+    from edkeras.io.predictions import load_predictions
+    from edkeras.metrics import es_cc_separation
+    from edkeras.sim import SimConfig, simulate_to_file
+    from edkeras.training import evaluate
+
+    card = pre.model_card("es_cc")
+    assert card["role"] == "es_cc_classifier" and card["model"]["head"] == "multitask"
+    claimed = card["metrics"]["simulated_test_es_cc"]["auc"]
+    events = simulate_to_file(tmp_path / "fresh.h5", 600, seed=777, config=SimConfig(channel="mix"))
+    res = evaluate("pretrained:compact_vmf", events, out=tmp_path / "p.npz", classifier="pretrained:es_cc")
+    pred = load_predictions(tmp_path / "p.npz")
+    sep = es_cc_separation(pred.es_probability, pred.interaction)
+    assert sep["auc"] > claimed - 0.06 and sep["auc"] > 0.75, (sep, claimed)  # 0.837 on its own test split
+    assert res["metrics"]["interaction"]["auc"] == pytest.approx(sep["auc"])
+    with pytest.raises(InputError, match="the classifier must be a run of the multitask head"):
+        evaluate("pretrained:es_cc", events, classifier="pretrained:compact_vmf")
+    assert cli_main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "ES/CC classifier, simulated test: AUC" in out and "--classifier pretrained:es_cc" in out
+    assert "## Likelihood tables" not in (pre.pretrained_dir("es_cc") / "card.md").read_text()
+
+
+def test_ship_run_copies_a_finished_run_without_optimizer_state(tmp_path):
+    import zipfile
+
+    import keras
+
+    run = tmp_path / "run"
+    shutil.copytree(pre.pretrained_dir("es_cc"), run)
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    model.compile(optimizer="adam", loss={"direction": "mse", "energy": "mse", "interaction": "mse"})
+    x = {name: np.zeros((2, *model.get_layer(name).output.shape[1:]), "float32") for name in ("view_u", "view_v", "view_x")}
+    y = {k: np.zeros((2, *v.shape[1:]), "float32") for k, v in model.predict(x, verbose=0).items()}
+    model.fit(x, y, epochs=1, verbose=0)  # now the file would carry the optimizer's moments
+    model.save(run / "model.keras")
+    folder = pre.ship_run(run, "mine", {"role": "es_cc_classifier", **{k: pre.model_card("es_cc")[k] for k in
+                                        ("model", "training_data", "budget", "metrics")}}, shipped_dir=tmp_path / "shipped")
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "card.md", "config.json", "metrics.json", "model.keras"]
+    assert (folder / "model.keras").stat().st_size < (run / "model.keras").stat().st_size / 2
+    with zipfile.ZipFile(folder / "model.keras") as z:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+    again = keras.saving.load_model(folder / "model.keras", compile=False)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))
+    assert json.loads((folder / "card.json").read_text())["name"] == "mine"
+    (run / "metrics.json").unlink()
+    with pytest.raises(InputError, match="no metrics.json; only a finished run can be shipped"):
+        pre.ship_run(run, "mine", {}, shipped_dir=tmp_path / "shipped")

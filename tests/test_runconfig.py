@@ -73,6 +73,8 @@ def test_unknown_keys_and_wrong_types_name_the_key(data, message):
         ({"data": {"energy_min": 30, "energy_max": 10}}, r"data.energy_max: must be > energy_min \(30.0\)"),
         ({"data": {"n_events": 2}}, r"data.n_events: must be null or an integer >= 3"),
         ({"training": {"batch_size": 0}}, r"training.batch_size: must be an integer >= 1; received 0"),
+        ({"model": {"head": "vmf"}, "training": {"loss": "vmf_nll", "monitor": "val_interaction_loss"}},
+         r"training.monitor: 'val_interaction_loss' needs model.head 'multitask'"),
         ({"training": {"learning_rate": -1}}, r"training.learning_rate: must be > 0"),
         ({"training": {"weight_decay": 0.01}}, r"training.weight_decay: 0.01 given with optimizer 'adam'; use optimizer 'adamw'"),
         ({"training": {"early_stopping_patience": 0}}, r"training.early_stopping_patience: must be null or an integer >= 1"),

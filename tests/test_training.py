@@ -198,6 +198,49 @@ def test_evaluate_any_file(runs, capsys, tmp_path):
     assert "cannot be loaded" in capsys.readouterr().err
 
 
+def test_es_cc_classifier_run_and_evaluate_with_it(runs, capsys, tmp_path):
+    """A multitask run chosen on the ES/CC loss; its ES probability (for equal priors) joins another model's predictions."""
+    from edkeras.cli import main
+    from edkeras.io.predictions import load_predictions
+    from edkeras.training import _load_finished_run, _predict_file, classifier_es_probability, evaluate, train
+
+    cfg = _config([runs["file_a"]], name="es_cc", model={"head": "multitask"},
+                  training={"monitor": "val_interaction_loss", "interaction_loss_weight": 1.0, "epochs": 2})
+    clf = tmp_path / "es_cc"
+    train(cfg, clf, verbose=0)
+    metrics = json.loads((clf / "metrics.json").read_text())
+    assert metrics["monitor"] == "val_interaction_loss" and "val_interaction_auc" in _history(clf)[0]
+    sep = metrics["test"]["interaction"]
+    assert 0.0 <= sep["auc"] <= 1.0 and set(sep["cc_pass"]) == {"0.5", "0.7", "0.9"}
+    # the output is turned into the probability for equal priors: the odds are divided by the prior odds
+    counts = metrics["val"]["by_interaction"]
+    prior = counts["es"]["n"] / (counts["es"]["n"] + counts["cc"]["n"])
+    rd, rc, model = _load_finished_run(clf)
+    raw = np.clip(_predict_file(rd, rc, model, runs["file_a"], 32)[0]["es_probability"], 1e-7, 1 - 1e-7)
+    p = classifier_es_probability(clf, runs["file_a"], 32)
+    np.testing.assert_allclose(p / (1 - p), raw / (1 - raw) * (1 - prior) / prior, rtol=1e-6)
+    counts["es"]["n"], counts["cc"]["n"] = 1, 3  # a classifier trained on 25 % ES
+    (clf / "metrics.json").write_text(json.dumps(metrics))
+    p25 = classifier_es_probability(clf, runs["file_a"], 32)
+    np.testing.assert_allclose(p25 / (1 - p25), raw / (1 - raw) * 3, rtol=1e-6)
+    # direction from one run, ES/CC from the other, in one predictions file
+    out = tmp_path / "with_es.npz"
+    res = evaluate(runs["a"], runs["file_a"], out=out, batch_size=32, classifier=clf)
+    pred = load_predictions(out)
+    np.testing.assert_allclose(pred.es_probability, p25, rtol=1e-6)
+    np.testing.assert_allclose(pred.predictions, load_predictions(
+        evaluate(runs["a"], runs["file_a"], out=tmp_path / "plain.npz")["predictions"]).predictions, atol=1e-6)
+    assert res["classifier"] == str(clf) and "auc" in res["metrics"]["interaction"]
+    assert main(["evaluate", str(runs["a"]), "--data", str(runs["file_a"]), "--classifier", str(clf)]) == 0
+    assert "ES/CC: AUC = " in capsys.readouterr().out
+    with pytest.raises(InputError, match="the classifier must be a run of the multitask head .* head is 'direction'"):
+        evaluate(runs["a"], runs["file_a"], classifier=runs["a"])
+    del metrics["val"]
+    (clf / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(InputError, match="no ES and CC counts of the validation split"):
+        classifier_es_probability(clf, runs["file_a"])
+
+
 def test_leaderboard_ranks_by_test_theta68(runs, capsys):
     from edkeras.cli import main
 

@@ -3,6 +3,7 @@
 Example:
     edkeras evaluate runs/compact --data data/other.h5 --out other_predictions.npz
     edkeras evaluate pretrained:compact_vmf --data data/real_es.h5
+    edkeras evaluate pretrained:compact_vmf --classifier pretrained:es_cc --data burst.h5 --out burst.npz
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "for a shipped model (edkeras models lists them)")
     parser.add_argument("--data", required=True, metavar="FILE", help="event file (HDF5, edkeras-events)")
     parser.add_argument("--out", metavar="PRED.npz", help="write the predictions here (DESIGN.md §5)")
+    parser.add_argument(
+        "--classifier", metavar="RUN",
+        help="a multitask run (or pretrained:NAME) whose ES probability goes into the predictions "
+        "(es_probability, for equal priors): edkeras point then weighs each event's ES and CC tables by it",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--batch-size", type=int, default=256, help="events per prediction batch")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -32,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from edkeras.runs import jsonable
     from edkeras.training import evaluate
 
-    result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size)
+    result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size, classifier=args.classifier)
     if args.json:
         print(json.dumps(jsonable(result), indent=2))
         return 0
@@ -43,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         lo, hi = s["theta68_ci"]
         print(f"theta68 = {s['theta68']:.2f} deg [{lo:.2f}, {hi:.2f}]  median = {s['median']:.2f} deg  "
               f"flips = {s['flip_fraction']:.3f}")
+        sep = m.get("interaction", {})
+        if "auc" in sep:
+            print(f"ES/CC: AUC = {sep['auc']:.3f}; CC passing at 50/70/90 % ES efficiency: "
+                  + " / ".join(f"{100 * v:.1f} %" for v in sep["cc_pass"].values()))
     if result["predictions"]:
         print(f"predictions: {result['predictions']}")
     return 0

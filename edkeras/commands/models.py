@@ -45,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"pretrained:{c['name']}  ({mod['builder']} + {mod['head']} head, {mod['parameters']:,} parameters)")
         print(f"  trained on {data['events']:,} simulated events ({data['channel']}), "
               f"{c['budget']['sample_passes']:,} sample passes; {c['budget']['hardware']}")
-        print(f"  simulated ES test: {_fmt(met.get('simulated_test_es'))}")
+        if c.get("role") == "es_cc_classifier":
+            from edkeras.models.pretrained import separation_summary
+
+            print(f"  ES/CC classifier, simulated test: {separation_summary(met.get('simulated_test_es_cc'))}")
+            print(f"  use: edkeras evaluate MODEL --classifier pretrained:{c['name']} --data FILE")
+        else:
+            print(f"  simulated ES test: {_fmt(met.get('simulated_test_es'))}")
         real = met.get("real_es_file")
         if real:
             print(f"  real ES events ({real['network']['n']}): network {_fmt(real['network'])}; "

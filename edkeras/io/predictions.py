@@ -11,7 +11,9 @@ Keys: ``predictions`` (N, 3) unit vectors; ``true_directions`` (N, 3); ``energie
 ``angular_errors`` (N,) degrees (computed on save when the truth is known);
 ``interaction`` (N,) 1 = ES, 0 = CC, −1 unknown; ``nu_directions`` (N, 3); ``event_id``
 (N,); ``kappa`` (N,) predicted vMF concentration; ``es_probability`` (N,) predicted
-probability of ES (a multitask model's classifier; an optional addition to §5);
+probability of ES (a multitask model's classifier; an optional addition to §5; written by
+``edkeras evaluate --classifier`` as the probability for equal ES and CC priors, which is
+what the burst likelihood's Bayes weights read);
 ``flip_probability`` (N,) predicted probability that the direction's sense is wrong (the
 axial head's head–tail belief; an optional addition to §5);
 ``split`` and ``run`` (strings).

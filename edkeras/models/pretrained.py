@@ -38,6 +38,8 @@ __all__ = [
     "pretrained_tables",
     "resolve_run_dir",
     "resolve_tables",
+    "separation_summary",
+    "ship_run",
     "write_card_markdown",
 ]
 
@@ -118,6 +120,46 @@ def deflate_keras_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def ship_run(run_dir: str | os.PathLike, name: str, card: dict[str, Any], shipped_dir: str | os.PathLike | None = None) -> Path:
+    """Copy a finished run into the package as shipped model ``name``, with its card.
+
+    ``config.json`` and ``metrics.json`` are copied; ``model.keras`` is saved again without the
+    optimizer's state (a third of the size; the weights are the same) and deflated;
+    ``card.json`` (``format``/``name`` filled in) and ``card.md`` are written. Every file goes
+    to a temporary name first, so an interrupted call leaves the old model whole.
+
+    Raises:
+        InputError: ``run_dir`` is not a finished run.
+    """
+    import shutil
+
+    from edkeras.atomic import atomic_path, write_text
+
+    src = Path(run_dir)
+    for need in ("config.json", "metrics.json", "model.keras"):
+        if not (src / need).is_file():
+            raise InputError(f"{src}: no {need}; only a finished run can be shipped")
+    folder = Path(shipped_dir or SHIPPED_DIR) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    import keras
+
+    import edkeras.models  # noqa: F401  (registers the custom objects)
+
+    for f in ("config.json", "metrics.json"):
+        with atomic_path(folder / f) as tmp:
+            shutil.copyfile(src / f, tmp)
+    model = keras.saving.load_model(src / "model.keras", compile=False)
+    with atomic_path(folder / "model.keras") as tmp:
+        named = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
+        model.save(named)
+        named.rename(tmp)
+    deflate_keras_file(folder / "model.keras")
+    card = {"name": name, "format": "edkeras-model-card", "version": 1, **card}
+    write_text(folder / "card.json", json.dumps(card, indent=2) + "\n")
+    write_text(folder / "card.md", card_markdown(card))
+    return folder
+
+
 def resolve_run_dir(spec: str | os.PathLike) -> Path:
     """A run folder from ``spec``: ``pretrained:NAME`` gives the shipped folder, anything else is a path."""
     text = os.fspath(spec)
@@ -155,6 +197,16 @@ def _summary(m: dict[str, Any] | None) -> str:
     return f"θ68 {m['theta68']:.1f}°{ci}, median {m['median']:.1f}°{flips} ({m.get('n', '?')} events)"
 
 
+def separation_summary(m: dict[str, Any] | None) -> str:
+    """One line of an ES/CC classifier's held-out separation (:func:`edkeras.metrics.es_cc_separation`)."""
+    if not m:
+        return "—"
+    passes = " / ".join(f"{100 * v:.1f} %" for v in m["cc_pass"].values())
+    effs = " / ".join(f"{100 * float(e):g}" for e in m["cc_pass"])
+    return (f"AUC {m['auc']:.3f}; CC events passing at {effs} % ES efficiency: {passes} "
+            f"({m['n_es']} ES, {m['n_cc']} CC events)")
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The Markdown section of a model card (``card.md``), written from its JSON."""
     mod, data, budget, met = card["model"], card["training_data"], card["budget"], card.get("metrics", {})
@@ -183,16 +235,23 @@ def card_markdown(card: dict[str, Any]) -> str:
     for key, value in met.items():
         if isinstance(value, dict) and "theta68" in value:
             lines.append(f"- {key.replace('_', ' ')}: {_summary(value)}")
+        elif isinstance(value, dict) and "auc" in value:
+            lines.append(f"- {key.replace('_', ' ')}: {separation_summary(value)}")
+        elif isinstance(value, str) and key != "interval":
+            lines.append(f"- {key.replace('_', ' ')}: {value}")
         elif isinstance(value, dict) and "network" in value:
             lines.append(f"- {key.replace('_', ' ')}: network {_summary(value['network'])}; classical fit "
                          f"{_summary(value.get('classical_fit_same_events'))}")
     tables = card.get("tables")
-    lines += ["", "## Likelihood tables", ""]
-    if tables:
-        lines += [f"`{tables['file']}`: {tables['summary']}. Command: `{tables['command']}`.",
-                  f"Use: `edkeras point PREDICTIONS.npz --tables pretrained:{card['name']}`."]
-    else:
-        lines.append("None shipped: build them with `edkeras likelihood` on a calibration sample.")
+    if card.get("role") != "es_cc_classifier":  # a classifier has no direction, so no tables
+        lines += ["", "## Likelihood tables", ""]
+        if tables:
+            lines += [f"`{tables['file']}`: {tables['summary']}. Command: `{tables['command']}`.",
+                      f"Use: `edkeras point PREDICTIONS.npz --tables pretrained:{card['name']}`."]
+        else:
+            lines.append("None shipped: build them with `edkeras likelihood` on a calibration sample.")
+    if card.get("use"):
+        lines += ["", "## Use", ""] + [f"- {x}" for x in card["use"]]
     lines += ["", "## Known limits", ""] + [f"- {x}" for x in card.get("limits", [])]
     return "\n".join(lines) + "\n"
 
