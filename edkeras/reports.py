@@ -286,8 +286,11 @@ def _execute_child(job_file: str) -> int:
     job = json.loads(Path(job_file).read_text())
     outcome: dict[str, str] = {"error": ""}
     try:
+        # capture_fd_output off: what libraries write to the kernel's file descriptors directly
+        # (TensorFlow's C++ start-up lines) goes to this terminal, not into the report
         pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], kernel_name=job["kernel_name"],
-                            language="python", cwd=job["cwd"], progress_bar=job["progress"], log_output=False)
+                            language="python", cwd=job["cwd"], progress_bar=job["progress"], log_output=False,
+                            extra_arguments=["--IPKernelApp.capture_fd_output=False"])
     except pm.PapermillExecutionError as e:
         outcome = {"error": f"{e.ename}: {e.evalue}"}
     except Exception as e:  # noqa: BLE001  (reported by the parent as one line)

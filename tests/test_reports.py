@@ -22,6 +22,10 @@ def _notebook(path, body: str):
 
 
 BODY = """
+import os
+import time
+os.write(2, b"I0000 a C++ library's log line\\n")  # written to the file descriptor, as TensorFlow's start-up does
+time.sleep(0.5)  # ipykernel forwards what it captures from the descriptor in a thread of its own
 import matplotlib.pyplot as plt
 from edkeras.reports import save_summary
 plt.plot(range(n)); plt.show()
@@ -35,7 +39,9 @@ def test_parameters_are_read(tmp_path):
     assert notebook_parameters(nb) == {"run_name": "tiny", "n": 3, "fail": False, "runs_dir": "runs"}
 
 
-def test_run_writes_executed_copy_html_and_summary(tmp_path):
+def test_run_writes_executed_copy_html_and_summary(tmp_path, monkeypatch):
+    # ipykernel captures its file descriptors' output into the notebook except under pytest
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
     nb = _notebook(tmp_path / "tiny.ipynb", BODY)
     res = run_notebook(nb, {"n": 4}, report_dir=tmp_path / "reports", runs_dir=tmp_path / "runs", progress=False)
     assert res.ok, res.error
@@ -45,6 +51,7 @@ def test_run_writes_executed_copy_html_and_summary(tmp_path):
     assert "<img" in html
     assert "save_summary" not in html  # code hidden by default
     assert "Traceback" not in html
+    assert "I0000" not in html  # C++ log lines do not reach the report
 
 
 def test_failing_notebook_still_reports(tmp_path):
