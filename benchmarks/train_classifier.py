@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--scale", choices=("cpu", "full"), default="cpu")
     p.add_argument("--seed", type=int, default=20261206, help="simulation seed of the training sample")
+    p.add_argument("--energy-input", action="store_true",
+                   help="give the network the reconstructed energy as an input (data.energy_input)")
     p.add_argument("--ship", metavar="NAME", help="copy the finished run into the package as pretrained:NAME")
     args = p.parse_args(argv)
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                   "min_learning_rate": args.learning_rate / 20, "early_stopping_patience": 4,
                   "monitor": "val_interaction_loss", "interaction_loss_weight": 1.0,
                   "loss_options": {"direction_weight": 0.2}, "bootstrap_samples": 300},
+        data_options={"energy_input": args.energy_input},
     )
     run_dir = Path(args.out)
     summary_path = run_dir / "classifier_summary.json"
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "sample_passes": result.epochs_run * int(args.events * 0.7),
             "simulate_s": round(t_sim, 1), "train_s": round(t_train, 1), "response_spread": RESPONSE_SPREAD,
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "seed": args.seed, "scale": args.scale,
+            "energy_input": args.energy_input,
             "test_interaction": test.get("interaction"),
             "val_interaction": result.metrics.get("val", {}).get("interaction"),
             "split": result.metrics.get("split"),
@@ -109,7 +113,8 @@ def _ship(run_dir: Path, name: str, out: dict, command: str) -> None:
         "created": time.strftime("%Y-%m-%d"),
         "model": {"builder": "compact", "head": "multitask", "loss": "angular (weight 0.2) + energy MSLE (0.1) + "
                   "ES/CC cross-entropy (1.0)", "parameters": int(model.count_params()),
-                  "inputs": "U, V, X images (128, 32), canonical frame, ADC",
+                  "inputs": "U, V, X images (128, 32), canonical frame, ADC"
+                            + (" + the reconstructed energy (MeV)" if out.get("energy_input") else ""),
                   "outputs": "ES probability (interaction); its direction and energy outputs only share the "
                              "features and are not for use"},
         "training_data": {"generator": "edkeras.sim (trigger-primitive imaging path, 39Ar background, noise TPs)",
