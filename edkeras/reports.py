@@ -10,8 +10,8 @@ measured into ``runs/<run_name>/summary.json``; tests read that file, not only t
 status.
 
 Papermill runs in a child process of its own session (with the kernel below it): Ctrl-C or
-SIGTERM reach only the caller, which then kills the child's whole process group and says so
-in one line, instead of tearing the kernel down under papermill's running event loop (which
+SIGTERM reach only the caller, which then kills the child and the kernel and says so in one
+line, instead of tearing the kernel down under papermill's running event loop (which
 printed nbclient's ``DeadKernelError`` and zmq tracebacks).
 """
 
@@ -214,8 +214,8 @@ def _execute(
     """Execute the notebook with papermill in a child process; the failing cell's error, or "".
 
     The child runs in a new session: a terminal's Ctrl-C and a batch system's SIGTERM reach
-    this process only, which kills the child's process group (papermill; the kernel follows
-    its parent) before the interrupt goes on. Figures render inline in the executed notebook
+    this process only, which kills the child and everything below it, the kernel included
+    (:func:`_kill_tree`), before the interrupt goes on. Figures render inline in the executed notebook
     even when the caller runs with a non-interactive MPLBACKEND (Agg in CI): the child and
     its kernel get the inline backend.
 
