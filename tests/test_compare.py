@@ -22,10 +22,15 @@ def test_image_statistics_of_a_drawn_image():
     img[0, 16, 9] = 80.0  # a lone blip 8 ticks later: another cluster
     s = image_statistics(img, np.array([2.0]))
     assert s["pixels"][0] == 9
+    assert s["pulses"][0] == 3 and s["pulse_samples"][0] == 2  # runs of 6, 2 and 1 ticks
     assert s["ticks"][0] == 6 and s["channels"][0] == 2
     assert s["other_clusters"][0] == 1
     assert s["adc_per_mev"][0] == pytest.approx((600 + 600 + 80) / 2.0)
     assert s["adc_median"][0] == 100.0
+    two = np.zeros((1, 30, 4), dtype=np.float32)
+    two[0, 1:4, 0] = two[0, 10:20, 0] = two[0, 5:10, 2] = 90.0  # channel 0: runs of 3 and 10; channel 2: 5
+    t = image_statistics(two)
+    assert t["pulses"][0] == 3 and t["pulse_samples"][0] == 5
     empty = image_statistics(np.zeros((1, 20, 10), np.float32))
     assert empty["pixels"][0] == 0 and np.isnan(empty["adc_median"][0])
 
