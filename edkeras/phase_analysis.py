@@ -652,36 +652,19 @@ def burst_fit(
     Returns:
         (the :class:`~edkeras.pointing.BurstFit`, the true supernova direction).
     """
-    from edkeras.likelihood import LikelihoodTable
-    from edkeras.pointing import classification_weights, fit_burst, flips_for, rotate_to
+    # the same burst inputs and table weights as pointing_resolution's fits (one implementation)
+    from edkeras.pointing import _burst_inputs, _fit_one, rotate_to
 
     if method not in ("resample", "rotate"):
         raise InputError(f"burst_fit: method must be 'resample' or 'rotate'; received {method!r}")
     idx = np.asarray(plan.indices[b])
     truth = np.asarray(plan.directions[b], np.float64)
-    dirs = np.asarray(pred.predictions)[idx]
+    inputs = _burst_inputs(pred, idx)
     if method == "rotate":
-        dirs = rotate_to(dirs, np.asarray(pred.nu_directions)[idx], truth, plan.spins[b])
-    weights = None
-    if not isinstance(tables, LikelihoodTable):
-        inter = None if pred.interaction is None else np.asarray(pred.interaction)[idx]
-        frac = None if inter is None else float(np.clip(np.mean(inter == 1), 1e-3, 1 - 1e-3))
-        es_p = None
-        if classification == "classifier" and pred.es_probability is not None:
-            es_p = np.asarray(pred.es_probability)[idx]
-        weights = classification_weights(len(idx), mode=classification, es_fraction=frac, interaction=inter,
-                                         es_probability=es_p)
-    kappa = None if (pred.kappa is None or not use_kappa) else np.asarray(pred.kappa)[idx]
-    flips = None if pred.flip_probability is None else np.asarray(pred.flip_probability)[idx]
-    fit = fit_burst(
-        dirs,
-        np.asarray(pred.energies)[idx],
-        tables,
-        kappa=kappa,
-        weights=weights,
-        flip_probability=flips_for(tables, flips),
-        **fit_options,
-    )
+        inputs["directions"] = rotate_to(inputs["directions"], inputs["nu"], truth, plan.spins[b])
+    inter = inputs["interaction"]
+    frac = None if inter is None else float(np.clip(np.mean(inter == 1), 1e-3, 1 - 1e-3))
+    fit = _fit_one(inputs, tables, classification, frac, use_kappa, fit_options)
     return fit, truth
 
 
