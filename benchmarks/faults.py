@@ -48,20 +48,20 @@ def _cli(*args: str) -> list[str]:
 
 
 def _reads_whole(path: Path, kind: str) -> bool:
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     try:
         if kind == "events":
-            from edkeras.io.eventfile import open_events
+            from edkeras.events.eventfile import open_events
 
             with open_events(path) as ev:
                 ev.read(slice(None))
         elif kind == "predictions":
-            from edkeras.io.predictions import load_predictions
+            from edkeras.reco.predictions import load_predictions
 
             load_predictions(path)
         elif kind == "tables":
-            from edkeras.likelihood import load_table
+            from edkeras.pointing.tables import load_table
 
             load_table(path)
         return True
@@ -76,7 +76,7 @@ def _prepare(work: Path) -> dict[str, Path]:
     if not files["events"].exists():
         subprocess.run(_cli("simulate", "--events", "400", "--seed", "3", "--out", str(files["events"])),
                        check=True, env=ENV, capture_output=True)
-    from edkeras.config import save_json
+    from edkeras.core.schema import save_json
 
     save_json({"name": "tiny", "data": {"files": [str(files["events"])]},
                "model": {"options": {"filters": 4, "depth": 1, "dense_units": 8}},
@@ -212,8 +212,8 @@ def _backup_case(files: dict[str, Path], case: Path, how: str, rng: np.random.Ge
     """
     code = (
         "import keras\n"
-        "from edkeras.config import load_run_config\n"
-        "from edkeras.training import train\n"
+        "from edkeras.reco.config import load_run_config\n"
+        "from edkeras.reco.training import train\n"
         "class Stop(keras.callbacks.Callback):\n"
         "    def on_epoch_end(self, epoch, logs=None):\n"
         "        if epoch == 1: raise SystemExit(3)\n"

@@ -67,9 +67,9 @@ def parse_entry(text: str) -> dict[str, Any]:
 
 
 def run_entry(spec: dict[str, Any], pool: Path, runs_dir: Path, n_boot: int, force: bool = False) -> dict[str, Any]:
-    from edkeras import phase
-    from edkeras.io.predictions import load_predictions
-    from edkeras.metrics import resolution_summary
+    from edkeras.reco.metrics import resolution_summary
+    from edkeras.reco.predictions import load_predictions
+    from edkeras.studies import phase
 
     changes = spec["changes"]
     tag = "_".join(f"{k}-{v}" for k, v in sorted(changes.items()))
@@ -112,7 +112,7 @@ def run_entry(spec: dict[str, Any], pool: Path, runs_dir: Path, n_boot: int, for
     out["es_axis_theta68"] = float(np.quantile(axis[es], 0.68))
     out["es_sense_wrong"] = float(np.mean(cos[es] < 0))
     if test.flip_probability is not None:
-        from edkeras.metrics import sense_calibration
+        from edkeras.reco.metrics import sense_calibration
 
         out["sense"] = sense_calibration(test.flip_probability, test.angular_errors)
     return out
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     specs = [parse_entry(e) for e in args.entries]
 
-    from edkeras.sim import simulate_to_file
+    from edkeras.events.sim import simulate_to_file
 
     pool = Path(args.data_dir) / f"learning_curve_pool_{args.pool_events}.h5"
     if not pool.exists():

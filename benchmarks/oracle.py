@@ -19,7 +19,7 @@ limit of the images, roughly. On straight tracks (no scattering) it returns the 
 direction to rounding (``tests/test_benchmarks.py`` checks it).
 
 :func:`simulate_with_oracle` writes an event file exactly as ``edkeras simulate`` /
-:func:`edkeras.sim.simulate_to_file` would for the same seed and config (same per-block
+:func:`edkeras.events.sim.simulate_to_file` would for the same seed and config (same per-block
 random streams; the test compares them) and computes the oracle directions in the same
 pass, so the deposits never have to be stored.
 
@@ -64,11 +64,11 @@ def oracle_key(length_cm: float) -> str:
 
 def block_rngs(seed: int, block: int) -> tuple[np.random.Generator, ...]:
     """The random streams of block ``block`` of a simulation seeded ``seed``: physics, noise,
-    background and response — the streams of :func:`edkeras.sim.simulate`, so that a file
+    background and response — the streams of :func:`edkeras.events.sim.simulate`, so that a file
     written here is the file ``edkeras simulate`` writes. Pass them as
     ``simulate_block(n, config, *streams[:2], background_rng=streams[2], response_rng=streams[3])``.
     """
-    from edkeras.sim.generate import block_rngs as sim_block_rngs
+    from edkeras.events.sim.generate import block_rngs as sim_block_rngs
 
     return sim_block_rngs(int(seed), int(block))
 
@@ -153,7 +153,7 @@ def simulate_with_oracle(
         path: the event file to write (``.h5``).
         n_events: number of events.
         seed: simulation seed.
-        config: :class:`edkeras.sim.SimConfig` (default: the ES + CC mix).
+        config: :class:`edkeras.events.sim.SimConfig` (default: the ES + CC mix).
         lengths_cm: oracle path lengths.
         overwrite: replace existing files.
         progress: show a tqdm progress bar.
@@ -161,10 +161,10 @@ def simulate_with_oracle(
     Returns:
         ``{"event_id": (N,), "oracle_<L>cm": (N, 3), …}``.
     """
-    from edkeras.geometry import Geometry
-    from edkeras.io.eventfile import EventFileWriter
-    from edkeras.sim import SimConfig, simulate_block
-    from edkeras.sim.generate import source_record
+    from edkeras.core.detector import Geometry
+    from edkeras.events.eventfile import EventFileWriter
+    from edkeras.events.sim import SimConfig, simulate_block
+    from edkeras.events.sim.generate import source_record
 
     config = config or SimConfig()
     path = Path(path)
@@ -223,8 +223,8 @@ def read_oracle(event_file: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     """Oracle resolution of ES events of the supernova spectrum; prints one JSON object."""
-    from edkeras.metrics import angular_error_deg, containment_angle
-    from edkeras.sim import SimConfig, simulate_block
+    from edkeras.events.sim import SimConfig, simulate_block
+    from edkeras.reco.metrics import angular_error_deg, containment_angle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="500 events")

@@ -2,7 +2,7 @@
 
 Two measurements in one process, on one simulated event file (3 × 128 × 32 images):
 
-1. **Streaming** — one training epoch of :class:`edkeras.data.dataset.EventDataset` over the
+1. **Streaming** — one training epoch of :class:`edkeras.reco.dataset.EventDataset` over the
    whole file (no model): events/s, and the resident memory (``VmRSS``) before, during
    (sampled every batch) and at the end, against the file's uncompressed size. Flat memory
    means the peak does not grow with the file; what does grow is the per-event label
@@ -56,8 +56,8 @@ def _rss_mb() -> float:
 
 def _event_file(n: int, seed: int) -> Path:
     """A simulated event file of ``n`` events under data/ (generated once)."""
-    from edkeras.data.default import data_dir
-    from edkeras.sim import SimConfig, simulate_to_file
+    from edkeras.events.default import data_dir
+    from edkeras.events.sim import SimConfig, simulate_to_file
 
     path = data_dir() / f"bench_n{n}_seed{seed}.h5"
     if not path.exists():
@@ -68,7 +68,7 @@ def _event_file(n: int, seed: int) -> Path:
 
 def _stream(path: Path, batch: int, buffer: int, readers: int | None) -> dict[str, Any]:
     """One training epoch over the whole file without a model: speed and memory."""
-    from edkeras.data.dataset import EventDataset, index_events
+    from edkeras.reco.dataset import EventDataset, index_events
 
     rss0 = _rss_mb()
     index = index_events([path])
@@ -110,11 +110,11 @@ def _train_speed(
 ) -> dict[str, Any]:
     import keras
 
-    from edkeras.data.dataset import EpochSync, EventDataset, index_events
-    from edkeras.data.splits import split_events
-    from edkeras.losses import get_loss
-    from edkeras.metrics import AngularErrorDeg
-    from edkeras.models import build_model
+    from edkeras.events.splits import split_events
+    from edkeras.reco.dataset import EpochSync, EventDataset, index_events
+    from edkeras.reco.keras_metrics import AngularErrorDeg
+    from edkeras.reco.losses import get_loss
+    from edkeras.reco.models import build_model
 
     index = index_events([path])
     first = index.select(np.arange(min(len(index), int(n_train / 0.7) + 1)))

@@ -7,7 +7,7 @@ Parts (one JSON object on stdout):
   with one table, with ES/CC tables mixed (DUNE's ln Σ f_i P_i), and mixed with a
   per-event classifier probability. Target ≤ 1 s. The first call (which also builds the
   per-event grids) and the median of repeats are reported.
-* ``chain``: when ``edkeras.sim`` and ``edkeras.models`` import, 3,000 simulated events
+* ``chain``: when ``edkeras.events.sim`` and ``edkeras.reco.models`` import, 3,000 simulated events
   (images) run through an untrained ``compact`` model, then fitted: the images → direction
   time the issue asks for (≤ 15 s; an untrained model makes the direction meaningless —
   this is a speed measurement). Simulation time is reported separately.
@@ -40,8 +40,8 @@ def _synthetic_sample(
     n: int, direction: np.ndarray, rng: np.random.Generator, kappa_reco: float | None
 ) -> Any:
     """ES (10 %) + CC events: ES electrons ~ vMF(ν, κ_ES) (68 % within 13°), CC nearly isotropic."""
-    from edkeras import vmf
-    from edkeras.io.predictions import Predictions
+    from edkeras.core import vmf
+    from edkeras.reco.predictions import Predictions
 
     kappa_es = vmf.kappa_from_cone_deg(13.0, 0.68)
     it = (rng.random(n) < 0.1).astype(np.int8)
@@ -64,7 +64,7 @@ def _synthetic_sample(
 
 
 def _tables(sample: Any) -> Any:
-    from edkeras.likelihood import build_table
+    from edkeras.pointing.tables import build_table
 
     return build_table(sample, method="mixture")
 
@@ -72,9 +72,9 @@ def _tables(sample: Any) -> Any:
 def bench_fit(repeats: int) -> dict[str, Any]:
     import scipy.optimize  # noqa: F401  (a one-time import, not part of the fit)
 
-    from edkeras import pointing as P
-    from edkeras.likelihood import Acceptance, with_acceptance
-    from edkeras.vmf import kappa_from_cone_deg, sample
+    from edkeras.core.vmf import kappa_from_cone_deg, sample
+    from edkeras.pointing import burst as P
+    from edkeras.pointing.tables import Acceptance, with_acceptance
 
     rng = np.random.default_rng(0)
     z = np.array([0.0, 0.0, 1.0])
@@ -118,11 +118,11 @@ def bench_fit(repeats: int) -> dict[str, Any]:
 
 def bench_chain() -> dict[str, Any]:
     try:
-        from edkeras.models import build_model
-        from edkeras.sim import SimConfig, simulate
+        from edkeras.events.sim import SimConfig, simulate
+        from edkeras.reco.models import build_model
     except ImportError as e:
         return {"skipped": f"simulator or models not importable ({e}); fit-only figures above"}
-    from edkeras import pointing as P
+    from edkeras.pointing import burst as P
 
     rng = np.random.default_rng(1)
     direction = (0.3, -0.5, 0.81)
@@ -154,8 +154,8 @@ def bench_chain() -> dict[str, Any]:
 
 
 def bench_resolution(n_bursts: int) -> dict[str, Any]:
-    from edkeras import pointing as P
-    from edkeras.vmf import kappa_from_cone_deg
+    from edkeras.core.vmf import kappa_from_cone_deg
+    from edkeras.pointing import burst as P
 
     z = np.array([0.0, 0.0, 1.0])
     out: dict[str, Any] = {"n_bursts": n_bursts, "burst": {"es": 300, "cc": 2700}}

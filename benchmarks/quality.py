@@ -2,8 +2,8 @@
 
 One simulated data set (ES events of the supernova spectrum, 128 × 32, fixed seeds) is
 split once into training, validation and test events (exact counts, split seed 0). Every
-network is trained through :func:`edkeras.training.train` (the one training path, via
-:func:`edkeras.phase.train_or_load`) on the **same training events for the same number of
+network is trained through :func:`edkeras.reco.training.train` (the one training path, via
+:func:`edkeras.studies.phase.train_or_load`) on the **same training events for the same number of
 epochs** (no early stopping, so the budget is equal; the checkpoint is the best epoch on
 the validation split), and every entry is measured on the **same test events**, which
 choose nothing: θ68 (68 % containment), median, mean and flip fraction (cos θ < −0.9),
@@ -12,7 +12,7 @@ each with a bootstrap 68 % confidence interval, overall and per reconstructed-en
 Entries (``--models``; default: all):
 
 * ``classical`` — the non-ML line fit with head–tail features
-  (:func:`edkeras.analysis.baselines.fit_classical`, head–tail weights fitted on independent
+  (:func:`edkeras.reco.classical.fit_classical`, head–tail weights fitted on independent
   gun electrons), and ``classical+ht`` — the same with head–tail weights refitted on this
   data set's **training** events;
 * ``baseline_v15`` — the earlier system's CNN trained as it was (angular loss, Adam with
@@ -25,7 +25,7 @@ Entries (``--models``; default: all):
   (angular loss, Adam, cosine learning-rate decay); ``<builder>+mirror+vmf`` (default
   ``compact+mirror+vmf``) — the v21 head (direction + κ, von Mises–Fisher NLL);
   ``--scale cpu`` (default without a GPU) uses the narrower widths of
-  :data:`edkeras.phase.CPU_OPTIONS`, as the phase notebooks do;
+  :data:`edkeras.studies.phase.CPU_OPTIONS`, as the phase notebooks do;
 * ``ensemble`` — of the network entries listed before it, the one with the best
   **validation** θ68, retrained with
   ``--ensemble-seeds`` − 1 more seeds, members combined by the spherical mean;
@@ -149,7 +149,7 @@ def parse_spec(text: str) -> Spec:
     Raises:
         InputError: an unknown builder or flag (the valid ones are listed).
     """
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     if text in SPECIAL:
         return Spec(text, text)
@@ -200,7 +200,7 @@ class Budget:
 
 
 def _model_options(spec: Spec, budget: Budget) -> dict[str, Any]:
-    from edkeras.phase import CPU_OPTIONS, SMOKE_OPTIONS
+    from edkeras.studies.phase import CPU_OPTIONS, SMOKE_OPTIONS
 
     assert spec.builder is not None
     if budget.smoke:
@@ -211,8 +211,9 @@ def _model_options(spec: Spec, budget: Budget) -> dict[str, Any]:
 
 
 def run_config(spec: Spec, budget: Budget, data_file: Path, seed: int | None = None) -> Any:
-    """The :class:`edkeras.config.RunConfig` of a network entry (seed: the training seed)."""
-    from edkeras.config import RunConfig, from_dict
+    """The :class:`edkeras.reco.config.RunConfig` of a network entry (seed: the training seed)."""
+    from edkeras.core.schema import from_dict
+    from edkeras.reco.config import RunConfig
 
     seed = budget.seed if seed is None else seed
     n = budget.n_events
@@ -268,17 +269,17 @@ def entry_metrics(
 
     Args:
         errors_deg: (N,) angular errors, degrees.
-        reco_energy: (N,) reconstructed energies, MeV (bins: 0 and :data:`edkeras.training.ENERGY_EDGES`,
+        reco_energy: (N,) reconstructed energies, MeV (bins: 0 and :data:`edkeras.reco.evaluation.ENERGY_EDGES`,
             so that every event, also one reconstructed below 5 MeV, falls in a bin).
         n_boot, seed: bootstrap of the 68 % intervals.
 
     Returns:
-        The keys of :func:`edkeras.metrics.resolution_summary` (intervals as lists) and
+        The keys of :func:`edkeras.reco.metrics.resolution_summary` (intervals as lists) and
         ``by_energy``: ``{"lo": [...], "hi": [...], "n": [...], "theta68": [...], ...}``
         (one column per statistic, one value per bin; NaN for an empty bin).
     """
-    from edkeras.metrics import resolution_by_bin, resolution_summary
-    from edkeras.training import ENERGY_EDGES
+    from edkeras.reco.evaluation import ENERGY_EDGES
+    from edkeras.reco.metrics import resolution_by_bin, resolution_summary
 
     out = {
         k: (list(v) if isinstance(v, tuple) else v)
@@ -370,8 +371,8 @@ def markdown_table(result: dict[str, Any]) -> str:
 # =========================================================================== data
 def prepare_dataset(budget: Budget, data_dir: Path, log: Any) -> tuple[Path, dict[str, np.ndarray]]:
     """Simulate (or reuse) the ES data set with its oracle directions."""
-    from edkeras.io.eventfile import open_events
-    from edkeras.sim import SimConfig
+    from edkeras.events.eventfile import open_events
+    from edkeras.events.sim import SimConfig
 
     oracle = _load_oracle_module()
     config = SimConfig(channel="es")
@@ -418,10 +419,10 @@ class _Quality:
 
     # ------------------------------------------------------------------ data
     def setup(self) -> None:
-        from edkeras.config import DataConfig
-        from edkeras.errors import InputError
-        from edkeras.io.eventfile import open_events
-        from edkeras.training import prepare_data
+        from edkeras.core.errors import InputError
+        from edkeras.events.eventfile import open_events
+        from edkeras.reco.config import DataConfig
+        from edkeras.reco.run_data import prepare_data
 
         b = self.budget
         self.data_file, self.oracle = prepare_dataset(b, self.data_dir, self.log)
@@ -447,7 +448,7 @@ class _Quality:
 
     def _aligned(self, event_id: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:
         """``values`` (per event of ``event_id``) in the order of the test events."""
-        from edkeras.errors import InputError
+        from edkeras.core.errors import InputError
 
         pos = {int(e): i for i, e in enumerate(np.asarray(event_id))}
         missing = [int(e) for e in self.test_ids if int(e) not in pos]
@@ -467,7 +468,7 @@ class _Quality:
         **info: Any,
     ) -> None:
         """Measure ``directions`` (N, 3) on the test events and record the entry."""
-        from edkeras.metrics import angular_error_deg
+        from edkeras.reco.metrics import angular_error_deg
 
         keep = np.ones(len(self.truth), dtype=bool) if mask is None else mask
         err = angular_error_deg(directions[keep], self.truth[keep])
@@ -481,8 +482,8 @@ class _Quality:
         self.write()
 
     def classical(self) -> None:
-        from edkeras.analysis.baselines import fit_classical, fit_head_tail_model
-        from edkeras.io.eventfile import open_events
+        from edkeras.events.eventfile import open_events
+        from edkeras.reco.classical import fit_classical, fit_head_tail_model
 
         t = time.perf_counter()
         fit = fit_classical(self.test)
@@ -533,9 +534,9 @@ class _Quality:
         """Train (or reuse) one network run; its val and test predictions aligned to the test events."""
         import keras
 
-        from edkeras.io.predictions import load_predictions
-        from edkeras.models import build_model, model_summary
-        from edkeras.phase import train_or_load
+        from edkeras.reco.models import build_model, model_summary
+        from edkeras.reco.predictions import load_predictions
+        from edkeras.studies.phase import train_or_load
 
         config = run_config(spec, self.budget, self.data_file, seed)
         t = time.perf_counter()
@@ -611,8 +612,8 @@ class _Quality:
         return " ".join(parts)
 
     def ensemble(self) -> None:
-        from edkeras.ensembles import spherical_mean
-        from edkeras.metrics import angular_error_deg, containment_angle
+        from edkeras.reco.ensembles import spherical_mean
+        from edkeras.reco.metrics import angular_error_deg, containment_angle
 
         if not self.networks:
             self.notes.append("ensemble: skipped (no network entry in --models to choose the best from)")
@@ -643,7 +644,7 @@ class _Quality:
         b = self.budget
         import keras
 
-        from edkeras.training import gpu_present
+        from edkeras.reco.training import gpu_present
 
         return _jsonable(
             {
@@ -725,7 +726,7 @@ def run_quality(
             q.ensemble()
     if budget.scale == "cpu" and not budget.smoke and any(s.kind == "network" for s in specs):
         q.notes.append(
-            "scale cpu: residual_v18, attention_v19, multiscale_v20 use edkeras.phase.CPU_OPTIONS widths"
+            "scale cpu: residual_v18, attention_v19, multiscale_v20 use edkeras.studies.phase.CPU_OPTIONS widths"
         )
     result = q.result()
     q.write()
@@ -749,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scale",
         choices=("auto", "cpu", "full"),
         default="auto",
-        help="widths: cpu (edkeras.phase.CPU_OPTIONS), full (builder defaults); auto: full on a GPU",
+        help="widths: cpu (edkeras.studies.phase.CPU_OPTIONS), full (builder defaults); auto: full on a GPU",
     )
     parser.add_argument(
         "--v15-scale",
@@ -776,8 +777,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table, end="")
         return 0
 
-    from edkeras.errors import InputError
-    from edkeras.training import gpu_present
+    from edkeras.core.errors import InputError
+    from edkeras.reco.training import gpu_present
 
     oracle = _load_oracle_module()
     root = Path("/tmp/edkeras-quality") / ("smoke" if args.smoke else "")

@@ -5,7 +5,7 @@ nor any test file used, at isotropic supernova directions (so that the detector-
 map and the acceptance can be fitted); the shipped model predicts it through
 ``edkeras evaluate``; the tables are fitted with the pointing notebook's settings (KDE,
 response map of degree 2, acceptance of degree 4, ES and CC sub-tables). They are written
-to ``edkeras/models/shipped/NAME/tables.npz`` and the model card gains a ``tables`` block;
+to ``edkeras/reco/models/shipped/NAME/tables.npz`` and the model card gains a ``tables`` block;
 ``card.md`` (the card's Markdown section) is rewritten from ``card.json``. Prints one JSON
 object.
 
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="kde")
     args = p.parse_args(argv)
 
-    from edkeras.likelihood import build_table, save_table
-    from edkeras.models.pretrained import TABLES_FILE, model_card, pretrained_dir, write_card_markdown
-    from edkeras.phase_analysis import simulated_sample
+    from edkeras.pointing.tables import build_table, save_table
+    from edkeras.reco.models.pretrained import TABLES_FILE, model_card, pretrained_dir, write_card_markdown
+    from edkeras.studies.analysis import simulated_sample
 
     folder = pretrained_dir(args.name)
     card = model_card(args.name)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "file": TABLES_FILE,
         "summary": summary,
         "calibration_sample": {"events": len(pred), "seed": args.seed, "directions": "isotropic",
-                               "simulation": "edkeras.sim defaults (mix of ES and CC)",
+                               "simulation": "edkeras.events.sim defaults (mix of ES and CC)",
                                "used_for_training_or_testing": False},
         "method": args.method, "response_degree": args.response_degree,
         "acceptance_degree": args.acceptance_degree, "sense": table.sense,

@@ -34,8 +34,8 @@ TARGET_EVENTS_PER_S = 500.0
 
 def fidelity_table(n_events: int = 400, seed: int = 5) -> dict:
     """Simulated vs real medians for ES events (see the module docstring)."""
-    from edkeras.sim import SimConfig, simulate_block
-    from edkeras.sim.validation import compare_with_real, tp_statistics
+    from edkeras.events.sim import SimConfig, simulate_block
+    from edkeras.events.sim.validation import compare_with_real, tp_statistics
 
     cfg = SimConfig(channel="es", mean_energy_mev=20.0, image_shape=(512, 128), block_size=n_events)
     batch, det = simulate_block(n_events, cfg, np.random.default_rng(seed))
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.events or (1024 if args.quick else 4096)
 
-    from edkeras.sim import SimConfig, simulate, simulate_to_file
+    from edkeras.events.sim import SimConfig, simulate, simulate_to_file
 
     config = SimConfig()
     simulate(64, seed=99, config=config)  # warm-up (imports, caches)

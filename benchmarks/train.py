@@ -49,8 +49,8 @@ def bench_builder(
     """Measure one builder; returns params, FLOPs/event, train and predict samples/s."""
     import keras
 
-    from edkeras.losses import get_loss
-    from edkeras.models import build_model, model_summary
+    from edkeras.reco.losses import get_loss
+    from edkeras.reco.models import build_model, model_summary
 
     rng = np.random.default_rng(seed)
     model = build_model(name, input_shape=input_shape)
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from edkeras.models import REGISTRY
-    from edkeras.training import gpu_present
+    from edkeras.reco.models import REGISTRY
+    from edkeras.reco.training import gpu_present
 
     gpus = gpu_present()
     if (args.mixed_precision or args.xla) and not gpus:

@@ -12,7 +12,7 @@ choice). Rerun to resume: the event file is kept and the run resumes.
 Example (the run shipped as `pretrained:es_cc`, 2-core CPU):
     python benchmarks/train_classifier.py --events 40000 --epochs 12 --out runs/es_cc --ship es_cc
 
-With ``--ship NAME`` the finished run is copied into ``edkeras/models/shipped/NAME`` with a
+With ``--ship NAME`` the finished run is copied into ``edkeras/reco/models/shipped/NAME`` with a
 model card (a finished run is not trained again).
 """
 
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ship", metavar="NAME", help="copy the finished run into the package as pretrained:NAME")
     args = p.parse_args(argv)
 
-    from edkeras import phase
-    from edkeras.config import from_dict
-    from edkeras.sim import SimConfig, simulate_to_file
-    from edkeras.training import train
+    from edkeras.core.schema import from_dict
+    from edkeras.events.sim import SimConfig, simulate_to_file
+    from edkeras.reco.training import train
+    from edkeras.studies import phase
 
     t0 = time.time()
     data_dir = Path(args.data_dir)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_interaction": result.metrics.get("val", {}).get("interaction"),
             "split": result.metrics.get("split"),
         }
-        from edkeras.atomic import write_text
+        from edkeras.core.files import write_text
 
         write_text(summary_path, json.dumps(out, indent=2, default=str))
     print(json.dumps(out, default=str))
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 def _ship(run_dir: Path, name: str, out: dict, command: str) -> None:
     import keras
 
-    import edkeras.models  # noqa: F401  (custom layers)
-    from edkeras.models.pretrained import ship_run
-    from edkeras.training import gpu_present
+    import edkeras.reco.models  # noqa: F401  (custom layers)
+    from edkeras.reco.models.pretrained import ship_run
+    from edkeras.reco.training import gpu_present
 
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     hardware = "a GPU" if gpu_present() else f"CPU ({os.cpu_count()} cores)"
@@ -117,7 +117,7 @@ def _ship(run_dir: Path, name: str, out: dict, command: str) -> None:
                             + (" + the reconstructed energy (MeV)" if out.get("energy_input") else ""),
                   "outputs": "ES probability (interaction); its direction and energy outputs only share the "
                              "features and are not for use"},
-        "training_data": {"generator": "edkeras.sim (trigger-primitive imaging path, 39Ar background, noise TPs)",
+        "training_data": {"generator": "edkeras.events.sim (trigger-primitive imaging path, 39Ar background, noise TPs)",
                           "channel": "mix (ES 50 %, CC 50 %)", "events": out["events"], "seed": out["seed"],
                           "response_spread": out["response_spread"], "split": out.get("split")},
         "budget": {"epochs_run": out["epochs_run"], "best_epoch_0based": out["best_epoch"],

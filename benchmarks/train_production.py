@@ -1,7 +1,7 @@
 """Train the production network: simulate with the detector-response spread, train, evaluate.
 
 One script for a GPU (large budget, minutes) and a CPU (small budget; rerun to resume: the
-event files are kept and ``edkeras.training.train`` resumes an interrupted run). It
+event files are kept and ``edkeras.reco.training.train`` resumes an interrupted run). It
 prints one JSON line with the budget, wall times and the held-out metrics, on the
 simulated test split and, when ``--real`` names an ingested real event file, on real
 events (never used for any choice: the epoch is chosen on validation).
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="stop training after the epoch that ends past S seconds (the epoch is still chosen on validation)")
     args = p.parse_args(argv)
 
-    from edkeras.config import from_dict
-    from edkeras.sim import SimConfig, simulate_to_file
+    from edkeras.core.schema import from_dict
+    from edkeras.events.sim import SimConfig, simulate_to_file
 
     t0 = time.time()
     data_dir = Path(args.data_dir)
@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         simulate_to_file(train_file, args.events, seed=20261204, config=sim_cfg, workers=args.workers)
     t_sim = time.time() - t0
 
-    from edkeras import phase
-    from edkeras.training import evaluate, train
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.training import train
+    from edkeras.studies import phase
 
     config = phase.phase_config(
         "production", str(train_file), None, args.epochs, 0, False, model="compact", head=args.head,

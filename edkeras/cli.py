@@ -5,7 +5,7 @@ names: ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Comm
 modules import heavy libraries (TensorFlow, Keras) inside ``run`` only, so that
 ``edkeras --help`` is fast.
 
-Bad input (:class:`edkeras.errors.InputError`, a missing file, an existing output
+Bad input (:class:`edkeras.core.errors.InputError`, a missing file, an existing output
 without ``--force``) is reported as one line ``edkeras <command>: error: ...`` with exit
 status 1; nothing else is caught.
 """
@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from edkeras import __version__
-from edkeras.errors import InputError
+from edkeras.core.errors import InputError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

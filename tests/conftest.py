@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from edkeras.io.eventfile import EventBatch, write_events
+from edkeras.events.eventfile import EventBatch, write_events
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_TP_FILE = SHARED / "data" / "test_es_tpstream.root"

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edkeras import likelihood as L
-from edkeras import pointing as P
-from edkeras import vmf
-from edkeras.acceptance import Acceptance, fit_acceptance, harmonic_degrees, legendre_moments, real_harmonics
 from edkeras.cli import main as cli_main
-from edkeras.io.predictions import Predictions, save_predictions
+from edkeras.core import vmf
+from edkeras.pointing import burst as P
+from edkeras.pointing import tables as L
+from edkeras.pointing.acceptance import (
+    Acceptance,
+    fit_acceptance,
+    harmonic_degrees,
+    legendre_moments,
+    real_harmonics,
+)
+from edkeras.reco.predictions import Predictions, save_predictions
 
 Z = np.array([0.0, 0.0, 1.0])
 SN = np.array([0.3, 0.7, 0.65]) / np.linalg.norm([0.3, 0.7, 0.65])

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from edkeras.atomic import atomic_path, remove_stale_temporaries, temporary_name, write_text
+from edkeras.core.files import atomic_path, remove_stale_temporaries, temporary_name, write_text
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path):
@@ -43,7 +43,7 @@ def test_a_killed_simulate_leaves_nothing_that_blocks_or_lingers(tmp_path):
     out = tmp_path / "sim.h5"
     code = (
         "import os, signal\n"
-        "from edkeras.io.eventfile import EventFileWriter\n"
+        "from edkeras.events.eventfile import EventFileWriter\n"
         f"w = EventFileWriter({str(out)!r}, image_shape=(128, 32), source={{}})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -1,4 +1,4 @@
-"""Augmentation: the mirror group, gain, noise, mix-up (edkeras.data.augment).
+"""Augmentation: the mirror group, gain, noise, mix-up (edkeras.reco.augment).
 
 The proof that the mirrors are symmetries of the *simulated detector* (same random numbers,
 mirrored event read out) is in tests/test_sim_geometry.py; here the group structure, the
@@ -12,9 +12,9 @@ import itertools
 import numpy as np
 import pytest
 
-from edkeras.config import ConfigError, from_dict
-from edkeras.data.augment import MIRRORS, AugmentConfig, augment_batch, mirror_event, slerp
-from edkeras.geometry import project_direction
+from edkeras.core.detector import project_direction
+from edkeras.core.schema import ConfigError, from_dict
+from edkeras.reco.augment import MIRRORS, AugmentConfig, augment_batch, mirror_event, slerp
 
 
 def _batch(n: int = 16, shape: tuple[int, int] = (12, 6), seed: int = 0):

@@ -8,20 +8,21 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
-from edkeras import likelihood as L
-from edkeras import pointing as P
-from edkeras import vmf
 from edkeras.cli import main as cli_main
-from edkeras.config import ConfigError, RunConfig, from_dict
-from edkeras.io.eventfile import write_events
-from edkeras.io.predictions import Predictions, load_predictions, save_predictions
-from edkeras.metrics import sense_calibration
+from edkeras.core import vmf
+from edkeras.core.schema import ConfigError, from_dict
+from edkeras.events.eventfile import write_events
+from edkeras.pointing import burst as P
+from edkeras.pointing import tables as L
+from edkeras.reco.config import RunConfig
+from edkeras.reco.metrics import sense_calibration
+from edkeras.reco.predictions import Predictions, load_predictions, save_predictions
 
 # --------------------------------------------------------------------------- the loss
 
 
 def test_axial_sense_loss_separates_axis_and_sense():
-    from edkeras.losses import axial_sense, get_loss
+    from edkeras.reco.losses import axial_sense, get_loss
 
     t = np.tile([[0.0, 0.0, 1.0]], (5, 1)).astype("float32")
     y = np.array(
@@ -63,7 +64,7 @@ def test_sense_direction_layer_turns_the_axis_and_keeps_the_axis_free_of_the_sen
     import keras
     import tensorflow as tf
 
-    from edkeras.models.layers import SenseDirection
+    from edkeras.reco.models.layers import SenseDirection
 
     axis = tf.constant([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0]])
     sense = tf.constant([[0.0, 0.0, -3.0], [1.0, 0.0, 0.0]])
@@ -90,7 +91,8 @@ def test_config_pairs_the_axial_head_with_its_loss():
 
 def test_training_an_axial_run_writes_flip_probabilities(tmp_path):
     """One training path: the axial head trains, saves, and its predictions carry P(sense wrong)."""
-    from edkeras.training import evaluate, train
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.training import train
 
     batch = random_batch(80, shape=(32, 16), seed=4)
     events = write_events(tmp_path / "events.h5", batch, source={"generator": "tests"})
@@ -241,9 +243,9 @@ def test_cli_likelihood_and_point_with_flip_probabilities(tmp_path, capsys):
 
 
 def test_ensembles_refuse_axial_members():
-    from edkeras.ensembles import build_ensemble
-    from edkeras.errors import InputError
-    from edkeras.models import build_model
+    from edkeras.core.errors import InputError
+    from edkeras.reco.ensemble_model import build_ensemble
+    from edkeras.reco.models import build_model
 
     members = [build_model("compact", head="axial", input_shape=(32, 16), filters=4, depth=1, dense_units=8)
                for _ in range(2)]

@@ -7,7 +7,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from edkeras.analysis.baselines import (
+from edkeras.core.detector import PLANES, Geometry, plane_unit_vector
+from edkeras.core.errors import InputError
+from edkeras.events.eventfile import EventBatch, write_events
+from edkeras.reco.classical import (
     DEFAULT_HEAD_TAIL,
     HeadTailModel,
     classical_directions,
@@ -16,10 +19,7 @@ from edkeras.analysis.baselines import (
     plane_vectors,
     save_classical_predictions,
 )
-from edkeras.errors import InputError
-from edkeras.geometry import PLANES, Geometry, plane_unit_vector
-from edkeras.io.eventfile import EventBatch, write_events
-from edkeras.metrics import angular_error_deg
+from edkeras.reco.metrics import angular_error_deg
 
 
 def draw_tracks(
@@ -69,7 +69,7 @@ PROFILE_ONLY = HeadTailModel(weights=(1.0, 0.0, 0.0, 0.0), energy_weights=(0.0, 
 """Head–tail from the charge profile alone: the denser end is the end of the track."""
 
 
-def _random_directions(n: int, seed: int) -> np.ndarray:
+def random_directions(n: int, seed: int) -> np.ndarray:
     d = np.random.default_rng(seed).normal(size=(n, 3))
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
@@ -89,7 +89,7 @@ def test_plane_vectors_match_geometry() -> None:
 
 def test_straight_tracks_direction_and_head_tail() -> None:
     """Noiseless 6 cm tracks: axis to about a degree, head–tail right with the rising profile."""
-    truth = _random_directions(300, seed=1)
+    truth = random_directions(300, seed=1)
     fit = fit_classical(draw_tracks(truth, length_cm=6.0), head_tail=PROFILE_ONLY)
     assert fit.ok.all()
     np.testing.assert_allclose(np.linalg.norm(fit.direction, axis=1), 1.0, atol=1e-9)
@@ -104,7 +104,7 @@ def test_straight_tracks_direction_and_head_tail() -> None:
 
 
 def test_short_tracks_still_reasonable() -> None:
-    truth = _random_directions(200, seed=2)
+    truth = random_directions(200, seed=2)
     d = classical_directions(draw_tracks(truth, length_cm=2.0), head_tail=PROFILE_ONLY)
     axis = _axis_error(d, truth)
     assert np.quantile(axis, 0.68) < 8.0
@@ -113,7 +113,7 @@ def test_short_tracks_still_reasonable() -> None:
 
 def test_head_tail_follows_the_charge_profile() -> None:
     """With the rise at the start instead of the end, the baseline must call the other sense."""
-    truth = _random_directions(200, seed=3)
+    truth = random_directions(200, seed=3)
     d = classical_directions(draw_tracks(truth, rise_at_start=True), head_tail=PROFILE_ONLY)
     assert (angular_error_deg(d, truth) > 90.0).mean() > 0.95
     no_choice = fit_classical(draw_tracks(truth), head_tail=False)
@@ -149,14 +149,14 @@ def test_constant_x_tracks_need_the_covariance_term() -> None:
 
 
 def test_start_fraction_refit_keeps_straight_tracks() -> None:
-    truth = _random_directions(100, seed=4)
+    truth = random_directions(100, seed=4)
     d = classical_directions(draw_tracks(truth), start_fraction=0.5, head_tail=PROFILE_ONLY)
     assert np.quantile(_axis_error(d, truth), 0.68) < 3.0
     assert (angular_error_deg(d, truth) < 90.0).mean() > 0.95
 
 
 def test_empty_events_fail_cleanly() -> None:
-    truth = _random_directions(3, seed=6)
+    truth = random_directions(3, seed=6)
     imgs = draw_tracks(truth)
     for p in PLANES:
         imgs[p][1] = 0.0
@@ -171,7 +171,7 @@ def test_empty_events_fail_cleanly() -> None:
 
 
 def test_noise_below_threshold_is_ignored() -> None:
-    truth = _random_directions(50, seed=7)
+    truth = random_directions(50, seed=7)
     imgs = draw_tracks(truth)
     rng = np.random.default_rng(0)
     noisy = {p: v + rng.uniform(0.0, 5.0, v.shape).astype(np.float32) for p, v in imgs.items()}
@@ -182,7 +182,7 @@ def test_noise_below_threshold_is_ignored() -> None:
 
 
 def test_inputs_accepted_and_refused() -> None:
-    truth = _random_directions(2, seed=8)
+    truth = random_directions(2, seed=8)
     imgs = draw_tracks(truth)
     a = classical_directions(imgs)
     b = classical_directions({"view_u": imgs["U"], "view_v": imgs["V"], "view_x": imgs["X"]})
@@ -200,9 +200,9 @@ def test_inputs_accepted_and_refused() -> None:
 
 
 def test_save_classical_predictions(tmp_path) -> None:
-    from edkeras.io.predictions import load_predictions
+    from edkeras.reco.predictions import load_predictions
 
-    truth = _random_directions(20, seed=9)
+    truth = random_directions(20, seed=9)
     imgs = draw_tracks(truth)
     batch = EventBatch(
         **imgs,
@@ -232,19 +232,19 @@ def test_head_tail_model_round_trip_and_checks() -> None:
     with pytest.raises(InputError, match="unknown key 'bias'"):
         HeadTailModel.from_dict({**DEFAULT_HEAD_TAIL.to_dict(), "bias": 1.0})
     with pytest.raises(InputError, match="head_tail"):
-        fit_classical(draw_tracks(_random_directions(1, 0)), head_tail="yes")
+        fit_classical(draw_tracks(random_directions(1, 0)), head_tail="yes")
 
 
-HAVE_SIM = importlib.util.find_spec("edkeras.sim.generate") is not None
+HAVE_SIM = importlib.util.find_spec("edkeras.events.sim.generate") is not None
 needs_sim = pytest.mark.skipif(
-    not HAVE_SIM, reason="edkeras.sim (the simulator engineer's) is not in the tree yet"
+    not HAVE_SIM, reason="edkeras.events.sim (the simulator engineer's) is not in the tree yet"
 )
 
 
 @needs_sim
 def test_simulated_straight_gun_events() -> None:
     """Noiseless simulated electrons without scattering, brems or delta rays: the axis to ~2°."""
-    from edkeras.sim import SimConfig, TransportConfig, simulate
+    from edkeras.events.sim import SimConfig, TransportConfig, simulate
 
     straight = TransportConfig(
         multiple_scattering=False,
@@ -266,7 +266,7 @@ def test_simulated_straight_gun_events() -> None:
 @needs_sim
 def test_simulated_full_physics_gun_events() -> None:
     """With scattering, brems and delta rays the default head–tail beats a coin clearly."""
-    from edkeras.sim import SimConfig, simulate
+    from edkeras.events.sim import SimConfig, simulate
 
     batch = simulate(400, seed=22, config=SimConfig(gun=True))
     fit = fit_classical(batch)
@@ -281,7 +281,7 @@ def test_simulated_full_physics_gun_events() -> None:
 
 @needs_sim
 def test_fit_head_tail_model_on_simulation() -> None:
-    from edkeras.sim import SimConfig, simulate
+    from edkeras.events.sim import SimConfig, simulate
 
     train = simulate(600, seed=23, config=SimConfig(gun=True))
     model = fit_head_tail_model(train)
@@ -290,4 +290,4 @@ def test_fit_head_tail_model_on_simulation() -> None:
     err = angular_error_deg(classical_directions(test, head_tail=model), test.direction)
     assert (err < 90.0).mean() > 0.64
     with pytest.raises(InputError, match="true direction"):
-        fit_head_tail_model(EventBatch(**draw_tracks(_random_directions(2, 0)), event_id=np.arange(2)))
+        fit_head_tail_model(EventBatch(**draw_tracks(random_directions(2, 0)), event_id=np.arange(2)))

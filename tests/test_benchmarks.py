@@ -37,7 +37,7 @@ quality = _load("quality")
 
 
 def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from edkeras.metrics import angular_error_deg
+    from edkeras.reco.metrics import angular_error_deg
 
     return angular_error_deg(a, b)
 
@@ -70,7 +70,7 @@ def test_oracle_uses_primary_deposits_within_the_path_length() -> None:
 
 
 def test_oracle_is_exact_on_straight_gun_tracks_and_degrades_with_scattering() -> None:
-    from edkeras.sim import SimConfig, TransportConfig, simulate_block
+    from edkeras.events.sim import SimConfig, TransportConfig, simulate_block
 
     straight = TransportConfig(
         multiple_scattering=False,
@@ -98,8 +98,8 @@ def test_oracle_is_exact_on_straight_gun_tracks_and_degrades_with_scattering() -
 
 
 def test_simulate_with_oracle_writes_the_file_edkeras_simulate_writes(tmp_path: Path) -> None:
-    from edkeras.io.eventfile import open_events
-    from edkeras.sim import SimConfig, simulate
+    from edkeras.events.eventfile import open_events
+    from edkeras.events.sim import SimConfig, simulate
 
     cfg = SimConfig(channel="es", block_size=16)
     path = tmp_path / "es.h5"
@@ -125,7 +125,7 @@ def test_simulate_with_oracle_writes_the_file_edkeras_simulate_writes(tmp_path: 
 
 # ----------------------------------------------------------------------------- quality
 def test_parse_spec() -> None:
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     s = quality.parse_spec("residual_v18+mirror+vmf")
     assert (s.kind, s.builder, s.mirror, s.vmf) == ("network", "residual_v18", True, True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edkeras import vmf
-from edkeras.analysis.calibration import (
+from edkeras.core import vmf
+from edkeras.core.errors import InputError
+from edkeras.reco.calibration import (
     KappaCalibration,
     calibration_by_energy,
     calibration_summary,
@@ -20,8 +21,7 @@ from edkeras.analysis.calibration import (
     selection_curve,
     sigma_cone_deg,
 )
-from edkeras.errors import InputError
-from edkeras.metrics import angular_error_deg, containment_angle
+from edkeras.reco.metrics import angular_error_deg, containment_angle
 
 
 def vmf_events(n: int, seed: int, kmin: float = 2.0, kmax: float = 2000.0) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +194,7 @@ def test_edges_and_bad_input() -> None:
 
 
 def test_calibration_plots(sample_a) -> None:
-    from edkeras.plots.resolution import plot_calibration, plot_selection_curve
+    from edkeras.reports.plots.resolution import plot_calibration, plot_selection_curve
 
     kappa, err = sample_a
     raw = calibration_table(err, kappa=3 * kappa, n_bins=4, n_boot=20)

@@ -32,7 +32,7 @@ def test_input_errors_are_one_line_and_status_1(tmp_path, capsys):
 def test_unknown_shipped_tables_list_the_names(spec, tmp_path, capsys):
     import numpy as np
 
-    from edkeras.io.predictions import save_predictions
+    from edkeras.reco.predictions import save_predictions
 
     burst = save_predictions(tmp_path / "x.npz", predictions=np.eye(3), energies=np.full(3, 20.0))
     assert cli.main(["point", str(burst), "--tables", spec]) == 1
@@ -42,8 +42,8 @@ def test_unknown_shipped_tables_list_the_names(spec, tmp_path, capsys):
 def test_point_and_likelihood_say_what_lies_outside_the_energy_bins(tmp_path, capsys):
     import numpy as np
 
-    from edkeras import vmf
-    from edkeras.io.predictions import save_predictions
+    from edkeras.core import vmf
+    from edkeras.reco.predictions import save_predictions
 
     rng = np.random.default_rng(2)
     sn = np.array([0.0, 0.6, 0.8])
@@ -73,8 +73,8 @@ def test_a_damaged_compressed_chunk_is_one_line_everywhere(tmp_path, capsys):
     import numpy as np
     from conftest import random_batch
 
-    from edkeras.config import save_json
-    from edkeras.io.eventfile import write_events
+    from edkeras.core.schema import save_json
+    from edkeras.events.eventfile import write_events
 
     path = write_events(tmp_path / "events.h5", random_batch(96, shape=(128, 32), seed=3), source={})
     with h5py.File(path, "r") as h5:

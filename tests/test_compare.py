@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from edkeras.analysis.compare import compare_batches, image_statistics, matched_indices
 from edkeras.cli import main as cli_main
-from edkeras.errors import InputError
-from edkeras.io.eventfile import write_events
-from edkeras.sim import SimConfig, simulate
+from edkeras.core.errors import InputError
+from edkeras.events.compare import compare_batches, image_statistics, matched_indices
+from edkeras.events.eventfile import write_events
+from edkeras.events.sim import SimConfig, simulate
 from tests.conftest import random_batch
 
 
@@ -45,7 +45,7 @@ def test_a_simulation_agrees_with_itself_and_not_with_a_changed_gain():
     b = simulate(300, seed=2, config=SimConfig(channel="es"))
     same = compare_batches(a, b, k=5)
     assert same.n_differ == 0, [r for r in same.rows if r["verdict"] == "differs"]
-    from edkeras.config import from_dict
+    from edkeras.core.schema import from_dict
 
     loud = simulate(300, seed=2, config=from_dict(SimConfig, {"channel": "es", "readout": {"gain_collection": 0.35}}))
     c = compare_batches(a, loud, k=5)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from edkeras.config import ConfigError, apply_overrides, from_dict, load_json, save_json, to_dict
+from edkeras.core.schema import ConfigError, apply_overrides, from_dict, load_json, save_json, to_dict
 
 
 @dataclass(frozen=True)

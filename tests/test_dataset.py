@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
-from edkeras.data.augment import AugmentConfig
-from edkeras.data.dataset import EpochSync, EventDataset, index_events
-from edkeras.errors import InputError
-from edkeras.io.eventfile import write_events
+from edkeras.core.errors import InputError
+from edkeras.events.eventfile import write_events
+from edkeras.reco.augment import AugmentConfig
+from edkeras.reco.dataset import EpochSync, EventDataset, index_events
 
 SHAPE = (16, 8)
 
@@ -194,9 +194,9 @@ def test_keras_fit_follows_epochs_and_resume(two_files):
 
 
 def test_default_dataset_generated_once_and_safe_concurrently(tmp_path, monkeypatch):
-    import edkeras.sim as sim
-    from edkeras.data.default import default_dataset
-    from edkeras.io.eventfile import open_events
+    import edkeras.events.sim as sim
+    from edkeras.events.default import default_dataset
+    from edkeras.events.eventfile import open_events
 
     monkeypatch.setenv("EDKERAS_DATA_DIR", str(tmp_path))
     calls = []
@@ -216,7 +216,7 @@ def test_default_dataset_generated_once_and_safe_concurrently(tmp_path, monkeypa
         t.join()
     assert len(calls) == 1 and len(set(results)) == 1
     path = results[0]
-    from edkeras.data.default import simulator_tag
+    from edkeras.events.default import simulator_tag
 
     assert path == tmp_path / f"default_n6_seed11_sim{simulator_tag()}.h5"
     mtime = path.stat().st_mtime_ns

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from edkeras import cli
-from edkeras.doctor import (
+from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, project_direction
+from edkeras.events.doctor import (
     MIN_EVENTS,
     check_event_file,
     format_report,
     principal_axis_slope_sign,
     vertex_regions,
 )
-from edkeras.geometry import DRIFT_PER_TICK, PITCH, PLANES, project_direction
-from edkeras.io.eventfile import EventBatch, EventFile, write_events
+from edkeras.events.eventfile import EventBatch, EventFile, write_events
 
 SHAPE = (128, 32)
 

@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from edkeras.analysis.energy import (
+from edkeras.core.errors import InputError
+from edkeras.reco.metrics import containment_angle
+from edkeras.studies.energy import (
     LIKELIHOOD_EDGES,
     PROPOSAL_EDGES,
     bin_label,
@@ -17,8 +19,6 @@ from edkeras.analysis.energy import (
     resolution_table,
     tables_from_predictions,
 )
-from edkeras.errors import InputError
-from edkeras.metrics import containment_angle
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_by_interaction(events) -> None:
 
 
 def test_tables_from_predictions_use_reconstructed_energy(tmp_path) -> None:
-    from edkeras.io.predictions import save_predictions
+    from edkeras.reco.predictions import save_predictions
 
     rng = np.random.default_rng(1)
     n = 400
@@ -135,7 +135,7 @@ def test_markdown(events) -> None:
 
 
 def test_energy_plots(events) -> None:
-    from edkeras.plots.resolution import plot_angular_error, plot_cos_theta, plot_resolution_vs_energy
+    from edkeras.reports.plots.resolution import plot_angular_error, plot_cos_theta, plot_resolution_vs_energy
 
     err = events["err"]
     fig = plot_cos_theta(err)

@@ -7,8 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from edkeras import vmf
-from edkeras.ensembles import (
+from edkeras.core import vmf
+from edkeras.core.errors import InputError
+from edkeras.reco.ensembles import (
     bootstrap_membership,
     combine_members,
     kappa_from_resultant,
@@ -17,7 +18,6 @@ from edkeras.ensembles import (
     spherical_mean,
     spread_kappa,
 )
-from edkeras.errors import InputError
 
 S2 = np.sqrt(0.5)
 
@@ -131,16 +131,16 @@ def test_kfold_membership() -> None:
 # ----------------------------------------------------------------------------- Keras
 
 SHAPE = (16, 8)
-HAVE_MODELS = importlib.util.find_spec("edkeras.models") is not None
+HAVE_MODELS = importlib.util.find_spec("edkeras.reco.models") is not None
 
 
 def _tiny_member(head: str, seed: int):
-    """A member from edkeras.models.build_model (or a stand-in with the same names)."""
+    """A member from edkeras.reco.models.build_model (or a stand-in with the same names)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     if HAVE_MODELS:
-        from edkeras.models import build_model
+        from edkeras.reco.models import build_model
 
         return build_model("compact", head=head, input_shape=SHAPE, filters=4, depth=1, dense_units=8)
     inputs = {n: keras.Input(SHAPE, name=n) for n in ("view_u", "view_v", "view_x")}
@@ -164,7 +164,7 @@ def _inputs(n: int = 5) -> dict[str, np.ndarray]:
 def test_ensemble_predicts_saves_and_reloads(tmp_path) -> None:
     import keras
 
-    from edkeras.ensembles import Ensemble, build_ensemble, load_ensemble
+    from edkeras.reco.ensemble_model import Ensemble, build_ensemble, load_ensemble
 
     members = [_tiny_member("vmf", s) for s in range(3)]
     x = _inputs()
@@ -187,7 +187,7 @@ def test_ensemble_predicts_saves_and_reloads(tmp_path) -> None:
 
 
 def test_ensemble_of_direction_heads_and_errors() -> None:
-    from edkeras.ensembles import build_ensemble
+    from edkeras.reco.ensemble_model import build_ensemble
 
     members = [_tiny_member("direction", s) for s in range(2)]
     x = _inputs(3)
@@ -203,9 +203,9 @@ def test_ensemble_of_direction_heads_and_errors() -> None:
         build_ensemble(members[:1])
 
 
-@pytest.mark.skipif(not HAVE_MODELS, reason="edkeras.models is not in the tree yet")
+@pytest.mark.skipif(not HAVE_MODELS, reason="edkeras.reco.models is not in the tree yet")
 def test_ensemble_of_multitask_members_averages_energy() -> None:
-    from edkeras.ensembles import build_ensemble
+    from edkeras.reco.ensemble_model import build_ensemble
 
     members = [_tiny_member("multitask", s) for s in range(2)]
     x = _inputs(4)

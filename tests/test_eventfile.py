@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
-from edkeras.io.eventfile import EventBatch, EventFileError, EventFileWriter, open_events, write_events
+from edkeras.events.eventfile import EventBatch, EventFileError, EventFileWriter, open_events, write_events
 
 
 def test_roundtrip_in_chunks(tmp_path):

@@ -22,9 +22,9 @@ import pytest
 from conftest import REAL_TP_FILE, random_batch
 
 from edkeras.cli import main
-from edkeras.config import save_json
-from edkeras.io.eventfile import write_events
-from edkeras.io.predictions import save_predictions
+from edkeras.core.schema import save_json
+from edkeras.events.eventfile import write_events
+from edkeras.reco.predictions import save_predictions
 
 
 def _one_line_error(capsys, *names: str) -> str:
@@ -137,7 +137,7 @@ def test_sigterm_during_training_then_resume(files, tmp_path):
     cfg["name"] = "killed"
     cfg["training"].update(epochs=30, early_stopping_patience=None)  # long enough that the signal lands mid-run
     config = save_json(cfg, tmp_path / "killed.json")
-    from edkeras.config import load_run_config
+    from edkeras.reco.config import load_run_config
 
     config = save_json(load_run_config(config), tmp_path / "killed.json")
     runs = tmp_path / "runs"

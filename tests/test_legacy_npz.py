@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from edkeras import cli
-from edkeras.errors import InputError
-from edkeras.io.eventfile import open_events
-from edkeras.io.legacy_npz import (
+from edkeras.core.errors import InputError
+from edkeras.events.eventfile import open_events
+from edkeras.events.legacy_npz import (
     METADATA_COLUMNS,
     LegacyNpzError,
     convert_npz,

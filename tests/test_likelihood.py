@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edkeras import likelihood as L
-from edkeras import vmf
 from edkeras.cli import main as cli_main
-from edkeras.errors import InputError
-from edkeras.io.predictions import Predictions, save_predictions
+from edkeras.core import vmf
+from edkeras.core.errors import InputError
+from edkeras.pointing import tables as L
+from edkeras.reco.predictions import Predictions, save_predictions
 
 
 def _sample(n, rng, kappa_of_e=lambda e: 4.0 + 1.5 * e, flip=0.05, flat=0.2):

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edkeras import metrics as M
-from edkeras.errors import InputError
-from edkeras.losses import (
+from edkeras.core.errors import InputError
+from edkeras.reco import keras_metrics as KM
+from edkeras.reco import metrics as M
+from edkeras.reco.losses import (
     LOSSES,
     angular,
     cosine,
@@ -296,13 +297,13 @@ def test_loss_classes_reduce_and_round_trip() -> None:
 
 
 def test_keras_angular_metric_matches_numpy() -> None:
-    np.testing.assert_allclose(_np(M.keras_angular_error_deg(TRUE, PRED)), ANGLES_DEG, atol=1e-3)
-    metric = M.AngularErrorDeg()
+    np.testing.assert_allclose(_np(KM.keras_angular_error_deg(TRUE, PRED)), ANGLES_DEG, atol=1e-3)
+    metric = KM.AngularErrorDeg()
     assert metric.name == "angular_error_deg"
     pred4 = np.concatenate([PRED, np.ones((5, 1), np.float32)], axis=1)  # κ column is ignored
     metric.update_state(TRUE, pred4)
     assert float(metric.result()) == pytest.approx(ANGLES_DEG.mean(), abs=1e-3)
-    clone = M.AngularErrorDeg.from_config(metric.get_config())
+    clone = KM.AngularErrorDeg.from_config(metric.get_config())
     assert clone.name == "angular_error_deg"
 
 
@@ -314,21 +315,21 @@ def test_vmf_coverage_is_calibrated_for_true_vmf_samples() -> None:
         true = _sample_vmf(rng, mu, kappa, n).astype(np.float32)
         pred = np.tile(np.append(mu, kappa).astype(np.float32), (n, 1))
         for f in (0.68, 0.9):
-            metric = M.VMFConeCoverage(f)
+            metric = KM.VMFConeCoverage(f)
             assert metric.name == f"vmf_coverage_{round(100 * f)}"
             metric.update_state(true, pred)
             assert float(metric.result()) == pytest.approx(f, abs=3 * math.sqrt(f * (1 - f) / n) + 0.005)
         # Over-confident κ (×10) covers far less than nominal.
         over = pred.copy()
         over[:, 3] *= 10
-        assert float(np.mean(_np(M.keras_vmf_cone_coverage(true, over, 0.68)))) < 0.4
+        assert float(np.mean(_np(KM.keras_vmf_cone_coverage(true, over, 0.68)))) < 0.4
     with pytest.raises(InputError, match="fraction"):
-        M.VMFConeCoverage(68)
+        KM.VMFConeCoverage(68)
 
 
 def test_agrees_with_numpy_vmf_module() -> None:
-    """The Keras vMF NLL and cone agree with edkeras.vmf (the likelihood side's numpy vMF)."""
-    from edkeras import vmf
+    """The Keras vMF NLL and cone agree with edkeras.core.vmf (the likelihood side's numpy vMF)."""
+    from edkeras.core import vmf
 
     theta = np.radians(ANGLES_DEG)
     for kappa in (1e-3, 1.0, 100.0, 1e4):
@@ -365,8 +366,8 @@ def test_vmf_head_learns_kappa_that_ranks_events() -> None:
     toy where the true direction is a known function of the input plus vMF noise whose
     κ_true (1 or 30) is also an input. (This toy learns its directions at once; it does not
     reproduce the collapse of a CNN whose directions stay random for the first epochs.)"""
-    from edkeras import vmf as V
-    from edkeras.models.heads import attach_head
+    from edkeras.core import vmf as V
+    from edkeras.reco.models.heads import attach_head
 
     rng = np.random.default_rng(0)
     n = 6000
@@ -415,7 +416,7 @@ def test_vmf_head_starts_with_the_same_small_kappa_for_every_event() -> None:
     """At initialisation κ is 0.3 for every event, in training mode too (batch-normalised
     features): a Glorot kernel spread it from 0.01 to the 1e4 clip, and κ·(1 − cos θ) of
     random directions then swamped the angle's gradient (≈ 1,000×, measured)."""
-    from edkeras.models import build_model
+    from edkeras.reco.models import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model("compact", head="vmf", input_shape=(128, 32), filters=8)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edkeras.errors import InputError
-from edkeras.losses import get_loss, multitask_losses
-from edkeras.metrics import AngularErrorDeg, VMFConeCoverage
-from edkeras.models import (
+from edkeras.core.errors import InputError
+from edkeras.reco.keras_metrics import AngularErrorDeg, VMFConeCoverage
+from edkeras.reco.losses import get_loss, multitask_losses
+from edkeras.reco.models import (
     HEADS,
     REGISTRY,
     build_model,

@@ -1,6 +1,6 @@
 """Smoke test of every phase notebook: executed with papermill (``smoke=True``), checked on what it measured.
 
-Each notebook in ``notebooks/`` runs through :func:`edkeras.reports.run_notebook` with tiny
+Each notebook in ``notebooks/`` runs through :func:`edkeras.reports.notebooks.run_notebook` with tiny
 data, a tiny model and one epoch, in a temporary runs/reports/data folder shared by the
 notebooks of this module (run in the order of the proposal's phases, so that later
 notebooks find the ``baseline_v15`` run of ``v15_baseline``, as in real use). The test
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from edkeras.reports import notebook_parameters, run_notebook
+from edkeras.reports.notebooks import notebook_parameters, run_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -35,7 +35,7 @@ TRAINING_PHASES = (
     "v15_baseline", "v17_hyperopt", "v18_residual", "v19_attention", "v20_multiscale", "augmentation",
     "v21_uncertainty", "focal_loss", "multitask", "v22_energy_conditioned",
 )
-"""Notebooks that train a run through :mod:`edkeras.phase` (their summary has a fixed form)."""
+"""Notebooks that train a run through :mod:`edkeras.studies.phase` (their summary has a fixed form)."""
 
 REQUIRED_PARAMETERS = ("data", "n_events", "epochs", "seed", "run_name", "smoke")
 SMOKE_EVENTS = 300

@@ -1,4 +1,4 @@
-"""Tests of edkeras.phase: the configs, references and verdicts the phase notebooks rely on."""
+"""Tests of edkeras.studies.phase: the configs, references and verdicts the phase notebooks rely on."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edkeras import phase
-from edkeras.config import ConfigError, to_dict
-from edkeras.errors import InputError
-from edkeras.runs import write_json
+from edkeras.core.errors import InputError
+from edkeras.core.files import write_json
+from edkeras.core.schema import ConfigError, to_dict
+from edkeras.studies import phase
 
 
 # ----------------------------------------------------------------------------- configs
@@ -207,8 +207,8 @@ def test_train_or_load_reloads_a_finished_run_of_the_same_config(tmp_path):
 
 
 def test_run_folder_accepts_a_notebook_copy_but_not_foreign_files(tmp_path):
-    from edkeras.errors import InputError
-    from edkeras.runs import prepare_run
+    from edkeras.core.errors import InputError
+    from edkeras.reco.runs import prepare_run
 
     cfg = to_dict(phase.phase_config("v21", head="vmf"))
     nb = tmp_path / "v21"
@@ -226,7 +226,7 @@ def test_run_folder_accepts_a_notebook_copy_but_not_foreign_files(tmp_path):
 
 # ----------------------------------------------------------------------------- test events
 def test_read_split_and_classical_predictions_follow_the_run_order(small_event_file, tmp_path):
-    from edkeras.training import prepare_data
+    from edkeras.reco.run_data import prepare_data
 
     cfg = phase.phase_config("r", str(small_event_file), None, 1, 0, False)
     expected = prepare_data(cfg.data).subset("test").field("event_id")
@@ -254,7 +254,7 @@ def test_reference_results_computes_the_classical_baseline(small_event_file, tmp
 
 
 def test_event_displays_show_the_requested_events(small_event_file, tmp_path):
-    from edkeras.io.predictions import load_predictions
+    from edkeras.reco.predictions import load_predictions
 
     cfg = phase.phase_config("r", str(small_event_file), None, 1, 0, False)
     pred = phase.classical_predictions(cfg, tmp_path / "p.npz")
@@ -307,7 +307,7 @@ def test_trials_markdown_and_plot():
 
 
 def test_energy_balanced_alpha_weights_rare_bins_up(small_event_file):
-    from edkeras.training import prepare_data
+    from edkeras.reco.run_data import prepare_data
 
     cfg = phase.phase_config("r", str(small_event_file), None, 1, 0, False)
     edges = (5.0, 30.0, 100.0)
@@ -336,8 +336,8 @@ def test_plane_weight_and_multitask_figures():
 
 @pytest.mark.slow
 def test_predict_split_gives_outputs_in_the_predictions_order(small_event_file, tmp_path):
-    from edkeras.models import build_model
-    from edkeras.training import prepare_data
+    from edkeras.reco.models import build_model
+    from edkeras.reco.run_data import prepare_data
 
     cfg = phase.phase_config("att", str(small_event_file), None, 1, 0, True, model="attention_v19")
     run_dir = tmp_path / "att"

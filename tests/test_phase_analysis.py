@@ -1,4 +1,4 @@
-"""Helpers of the analysis notebooks (edkeras.phase_analysis): runs, held-out halves, tables, figures."""
+"""Helpers of the analysis notebooks (edkeras.studies.analysis): runs, held-out halves, tables, figures."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from edkeras import phase_analysis as pa
-from edkeras.config import RunConfig, to_dict
-from edkeras.errors import InputError
-from edkeras.io.predictions import Predictions, save_predictions
+from edkeras.core.errors import InputError
+from edkeras.core.schema import to_dict
+from edkeras.reco.config import RunConfig
+from edkeras.reco.predictions import Predictions, save_predictions
+from edkeras.studies import analysis as pa
 
 
 def _pred(n=50, seed=0, first_id=0, kappa=False):
@@ -63,12 +64,12 @@ def test_source_run_found_is_not_trained(tmp_path):
 
 
 def test_source_run_reuses_an_identical_fallback_run(tmp_path, monkeypatch):
-    import edkeras.training
+    import edkeras.studies.phase
 
     def no_training(*args, **kwargs):
         raise AssertionError("the identical finished fallback run must be reused, not retrained")
 
-    monkeypatch.setattr(edkeras.training, "train", no_training)
+    monkeypatch.setattr(edkeras.studies.phase, "train", no_training)
     fallback = RunConfig(name="analysis_vmf")
     d = _fake_run(tmp_path, "analysis_vmf", finished=False)
     (d / "metrics.json").write_text(json.dumps({"best_epoch": 0, "epochs_run": 1}))
@@ -129,7 +130,7 @@ def test_model_inputs_names_and_energy_shape():
 
 
 def test_simulated_sample_at_fixed_directions_without_network(tmp_path):
-    from edkeras.pointing import direction_groups
+    from edkeras.pointing.burst import direction_groups
 
     sky = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     out = pa.simulated_sample(None, 12, seed=3, out_dir=tmp_path, directions=sky)
@@ -263,9 +264,9 @@ def test_test_set_groups_by_data_settings(tmp_path):
 
 @pytest.mark.parametrize("method", ["resample", "rotate"])
 def test_burst_fit_finds_the_supernova_direction(method):
-    from edkeras import vmf
-    from edkeras.likelihood import fit_table
-    from edkeras.pointing import direction_groups, plan_bursts
+    from edkeras.core import vmf
+    from edkeras.pointing.burst import direction_groups, plan_bursts
+    from edkeras.pointing.tables import fit_table
 
     rng = np.random.default_rng(3)
     n = 2000

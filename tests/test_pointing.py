@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from edkeras import likelihood as L
-from edkeras import pointing as P
-from edkeras import vmf
 from edkeras.cli import main as cli_main
-from edkeras.errors import InputError
-from edkeras.io.predictions import Predictions, save_predictions
+from edkeras.core import vmf
+from edkeras.core.errors import InputError
+from edkeras.pointing import burst as P
+from edkeras.pointing import tables as L
+from edkeras.reco.predictions import Predictions, save_predictions
 
 Z = np.array([0.0, 0.0, 1.0])
 
@@ -408,7 +408,7 @@ def test_cli_point_errors(tmp_path, capsys):
 
 
 def test_skymap_figure_marks_fit_and_truth(tmp_path):
-    from edkeras.plots.sky import direction_to_lonlat, skymap_figure, table_bins_figure
+    from edkeras.reports.plots.sky import direction_to_lonlat, skymap_figure, table_bins_figure
 
     table = _vmf_table(10.0, n=5000)
     rng = np.random.default_rng(15)
@@ -430,7 +430,7 @@ def test_skymap_figure_marks_fit_and_truth(tmp_path):
 
 
 def test_simulator_generator_makes_bursts_toward_the_direction():
-    pytest.importorskip("edkeras.sim")
+    pytest.importorskip("edkeras.events.sim")
     s = np.array([0.0, 0.6, -0.8])
     make = P.simulator_generator()
     burst = make(s, {1: 12, 0: 18}, np.random.default_rng(16))
@@ -444,11 +444,11 @@ def test_simulator_generator_makes_bursts_toward_the_direction():
 def test_resample_agrees_with_full_simulation():
     """Classical reconstruction of simulated ES events at two fixed supernova directions:
     bursts drawn from one simulated sample ("resample") vs bursts simulated fresh."""
-    pytest.importorskip("edkeras.sim")
+    pytest.importorskip("edkeras.events.sim")
     from dataclasses import replace
 
-    from edkeras.analysis.baselines import classical_directions
-    from edkeras.sim import SimConfig, simulate
+    from edkeras.events.sim import SimConfig, simulate
+    from edkeras.reco.classical import classical_directions
 
     fixed = np.array([[0.0, 0.6, 0.8], [0.8, -0.36, 0.48]])
     config = SimConfig(channel="es")

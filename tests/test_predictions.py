@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edkeras.errors import InputError
-from edkeras.io.predictions import Predictions, load_predictions, save_predictions
+from edkeras.core.errors import InputError
+from edkeras.reco.predictions import Predictions, load_predictions, save_predictions
 
 
 def _unit(rng, n):

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-import edkeras.models.pretrained as pre
+import edkeras.reco.models.pretrained as pre
 from edkeras.cli import main as cli_main
-from edkeras.errors import InputError
-from edkeras.io.eventfile import write_events
-from edkeras.sim import SimConfig, simulate
+from edkeras.core.errors import InputError
+from edkeras.events.eventfile import write_events
+from edkeras.events.sim import SimConfig, simulate
 from tests.conftest import REAL_TP_FILE
 
 
@@ -50,7 +50,7 @@ def test_shipped_model_predicts_and_evaluates_better_than_chance(tmp_path):
     model = pre.load_pretrained("compact_vmf")
     batch = simulate(200, seed=7, config=SimConfig(channel="es"))
     path = write_events(tmp_path / "es.h5", batch)
-    from edkeras.training import evaluate
+    from edkeras.reco.evaluate import evaluate
 
     result = evaluate("pretrained:compact_vmf", path, out=tmp_path / "p.npz")
     overall = result["metrics"]["overall"]
@@ -63,10 +63,10 @@ def test_shipped_model_predicts_and_evaluates_better_than_chance(tmp_path):
 @pytest.mark.skipif(not REAL_TP_FILE.exists(), reason="the real DUNE ES file is not beside the checkout")
 def test_real_events_end_to_end(tmp_path):
     """Real DUNE TP dump → ingest → shipped network and classical fit on the same events."""
-    from edkeras.analysis.baselines import classical_directions
-    from edkeras.io.eventfile import open_events
-    from edkeras.io.tpstream import ingest_tpstream
-    from edkeras.training import evaluate
+    from edkeras.events.eventfile import open_events
+    from edkeras.events.tpstream import ingest_tpstream
+    from edkeras.reco.classical import classical_directions
+    from edkeras.reco.evaluate import evaluate
 
     out = tmp_path / "real.h5"
     ingest_tpstream([REAL_TP_FILE], out)
@@ -81,7 +81,7 @@ def test_real_events_end_to_end(tmp_path):
 
 
 def test_real_event_file_arguments(tmp_path):
-    from edkeras.analysis.real_events import real_event_file
+    from edkeras.studies.real_events import real_event_file
 
     assert real_event_file("") is None and real_event_file(None) is None
     with pytest.raises(InputError, match="no such file"):
@@ -93,10 +93,10 @@ def test_real_event_file_arguments(tmp_path):
 @pytest.mark.skipif(not REAL_TP_FILE.exists(), reason="the real DUNE ES file is not beside the checkout")
 def test_real_event_comparison_table(tmp_path, monkeypatch):
     """What the training notebooks show: network and classical on real and energy-matched simulated events."""
-    from edkeras.analysis.baselines import save_classical_predictions
-    from edkeras.analysis.real_events import real_event_comparison
-    from edkeras.io.predictions import load_predictions
-    from edkeras.training import evaluate
+    from edkeras.reco.classical import save_classical_predictions
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.predictions import load_predictions
+    from edkeras.studies.real_events import real_event_comparison
 
     monkeypatch.setenv("EDKERAS_DATA_DIR", str(tmp_path / "data"))
     sim = write_events(tmp_path / "sim.h5", simulate(120, seed=4, config=SimConfig(channel="mix")))
@@ -113,8 +113,8 @@ def test_real_event_comparison_table(tmp_path, monkeypatch):
 
 def test_shipped_tables_point_a_burst_of_the_shipped_model(tmp_path, capsys):
     """The tables beside the model (built on a calibration sample) point a fresh ES burst."""
-    from edkeras.likelihood import load_table
-    from edkeras.training import evaluate
+    from edkeras.pointing.tables import load_table
+    from edkeras.reco.evaluate import evaluate
 
     card = pre.model_card("compact_vmf")
     tables = card["tables"]
@@ -175,10 +175,10 @@ def test_the_shipped_classifier_separates_es_from_cc_and_joins_the_direction_mod
     """pretrained:es_cc on fresh simulated events (a seed its training never used): it ranks ES
     above CC as its card says, and evaluate --classifier puts its ES probability beside the
     shipped direction model's predictions."""
-    from edkeras.io.predictions import load_predictions
-    from edkeras.metrics import es_cc_separation
-    from edkeras.sim import SimConfig, simulate_to_file
-    from edkeras.training import evaluate
+    from edkeras.events.sim import SimConfig, simulate_to_file
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.metrics import es_cc_separation
+    from edkeras.reco.predictions import load_predictions
 
     card = pre.model_card("es_cc")
     assert card["role"] == "es_cc_classifier" and card["model"]["head"] == "multitask"

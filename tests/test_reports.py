@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from edkeras.commands.run_notebook import parse_value
-from edkeras.errors import InputError
-from edkeras.reports import notebook_parameters, run_notebook
+from edkeras.core.errors import InputError
+from edkeras.reports.notebooks import notebook_parameters, run_notebook
 
 
 def _notebook(path, body: str):
@@ -27,7 +27,7 @@ import time
 os.write(2, b"I0000 a C++ library's log line\\n")  # written to the file descriptor, as TensorFlow's start-up does
 time.sleep(0.5)  # ipykernel forwards what it captures from the descriptor in a thread of its own
 import matplotlib.pyplot as plt
-from edkeras.reports import save_summary
+from edkeras.reports.notebooks import save_summary
 plt.plot(range(n)); plt.show()
 assert not fail, "asked to fail"
 save_summary(f"{runs_dir}/{run_name}", {"n": n, "squares": [i * i for i in range(n)]})
@@ -84,7 +84,7 @@ def test_summary_is_strict_json(tmp_path):
 
     import numpy as np
 
-    from edkeras.reports import save_summary
+    from edkeras.reports.notebooks import save_summary
 
     path = save_summary(tmp_path / "run", {"a": math.nan, "b": np.float32(1.5), "c": np.array([1, 2]),
                                            "d": (math.inf, 2), "e": Path("x")})
@@ -126,7 +126,6 @@ def test_relative_runs_dir_is_the_callers_folder(tmp_path, monkeypatch):
 def test_a_signal_during_a_run_stops_papermill_and_its_kernel_with_one_line(tmp_path, sig, status, word):
     """A batch system's SIGTERM (or Ctrl-C) while a cell runs: one line, no traceback of the kernel
     torn down under papermill, the kernel gone, and the last good report kept."""
-    import os
     import signal
     import subprocess
     import sys

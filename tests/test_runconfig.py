@@ -7,18 +7,9 @@ import json
 
 import pytest
 
-from edkeras.config import (
-    ConfigError,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainingConfig,
-    from_dict,
-    load_run_config,
-    save_json,
-    to_dict,
-)
-from edkeras.data.augment import AugmentConfig
+from edkeras.core.schema import ConfigError, from_dict, save_json, to_dict
+from edkeras.reco.augment import AugmentConfig
+from edkeras.reco.config import DataConfig, ModelConfig, RunConfig, TrainingConfig, load_run_config
 
 
 def test_defaults_complete_and_roundtrip(tmp_path):

@@ -2,7 +2,7 @@
 
 The mirror proof: an event is simulated once; its drifted 3-D charge (every random number
 already drawn: transport, scattering, photons) is reflected in x, y and/or z and read out
-again. The images must equal :func:`edkeras.data.augment.mirror_event` applied to the
+again. The images must equal :func:`edkeras.reco.augment.mirror_event` applied to the
 original images. Tolerance: 0.01 ADC per pixel (y and z mirrors are bit-exact; the x
 mirror reverses the time axis, so the float32 FFT convolution adds its terms in another
 order: measured differences ≤ 5e-4 ADC on pixels of up to ~3,000 ADC), and a pixel may
@@ -17,10 +17,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edkeras.data.augment import MIRRORS, mirror_event
-from edkeras.geometry import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector, project_direction
-from edkeras.sim import ReadoutConfig, SimConfig, TransportConfig, simulate_block
-from edkeras.sim.readout import Charges, mirror_charges, read_out
+from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector, project_direction
+from edkeras.events.sim import ReadoutConfig, SimConfig, TransportConfig, simulate_block
+from edkeras.events.sim.readout import Charges, mirror_charges, read_out
+from edkeras.reco.augment import MIRRORS, mirror_event
 
 TOL_ADC = 0.01
 
@@ -179,7 +179,7 @@ def test_draw_event_arrows_follow_the_projection():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edkeras.plots.events import draw_event
+    from edkeras.reports.plots.events import draw_event
 
     batch, _det = _straight_block((0.5, 0.4, 0.77), n=1)
     pred = np.array([0.0, 0.6, 0.8])

@@ -28,9 +28,10 @@ import numpy as np
 import pytest
 
 from edkeras.cli import main as cli_main
-from edkeras.sim import SimConfig, TransportConfig, simulate, simulate_block, simulate_to_file
-from edkeras.sim.config import BackgroundConfig, ReadoutConfig
-from edkeras.sim.interactions import (
+from edkeras.core.sphere import isotropic
+from edkeras.events.sim import SimConfig, TransportConfig, simulate, simulate_block, simulate_to_file
+from edkeras.events.sim.config import BackgroundConfig, ReadoutConfig
+from edkeras.events.sim.interactions import (
     CC_LEVELS,
     cc_angle_cos,
     es_cos_theta,
@@ -38,11 +39,10 @@ from edkeras.sim.interactions import (
     es_total,
     sample_interactions,
 )
-from edkeras.sim.readout import recombination
-from edkeras.sim.tables import BREMS_COUNT_ENERGY, BREMS_COUNT_GT_1MEV, ELECTRON_MASS, csda_range
-from edkeras.sim.transport import Electrons, transport_electrons
-from edkeras.sim.validation import compare_with_real, find_pulses, tp_statistics
-from edkeras.sim.vectors import isotropic
+from edkeras.events.sim.readout import recombination
+from edkeras.events.sim.tables import BREMS_COUNT_ENERGY, BREMS_COUNT_GT_1MEV, ELECTRON_MASS, csda_range
+from edkeras.events.sim.transport import Electrons, transport_electrons
+from edkeras.events.sim.validation import compare_with_real, find_pulses, tp_statistics
 
 
 def _gun(rng: np.random.Generator, energy: float, n: int) -> Electrons:
@@ -212,7 +212,7 @@ def test_blips_exist_and_induction_shows_two_lobes(es_real_like):
     # × 359.4 cm × 128 µs × (30.7 cm of X wires × 600 cm) ≈ 1.2 decays per X window here;
     # the softer betas stay below threshold. Single-wire groups count (the pipeline's
     # clusters need two TPs, so tp_statistics misses most of them).
-    from edkeras.analysis.compare import image_statistics
+    from edkeras.events.compare import image_statistics
 
     assert image_statistics(b2.images["X"])["other_clusters"].mean() < 0.05
     cfg = replace(cfg, background=BackgroundConfig(ar39_bq_per_kg=1.0))
@@ -230,7 +230,7 @@ def _datasets(path) -> dict:
 
 
 def test_determinism_and_workers(tmp_path, monkeypatch):
-    from edkeras.sim import generate
+    from edkeras.events.sim import generate
 
     cfg = SimConfig(block_size=16)
     a = simulate_to_file(tmp_path / "a.h5", 40, seed=7, config=cfg)
@@ -249,7 +249,7 @@ def test_determinism_and_workers(tmp_path, monkeypatch):
     assert not np.array_equal(da["images/X"], dc["images/X"])
     assert not np.array_equal(da["truth/direction"], dc["truth/direction"])
     src = json.loads(str(da["attrs"]["source"]))
-    assert src["seed"] == 7 and src["config"]["block_size"] == 16 and src["generator"] == "edkeras.sim"
+    assert src["seed"] == 7 and src["config"]["block_size"] == 16 and src["generator"] == "edkeras.events.sim"
     mem = simulate(40, seed=7, config=cfg)
     np.testing.assert_array_equal(mem.X, da["images/X"])
     with pytest.raises(FileExistsError):
@@ -265,7 +265,7 @@ def test_noise_and_config_errors():
     # a pixel is a sample of a TP's pentagon scaled to its integral: close to the threshold
     # at the lowest (real X images: 58.7 ADC at a 60 ADC threshold)
     assert (noisy.X >= 0).all() and ((noisy.X == 0) | (noisy.X >= 0.8 * 60)).all()
-    from edkeras.config import ConfigError, from_dict
+    from edkeras.core.schema import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="es_fraction"):
         SimConfig(es_fraction=1.5)
@@ -275,7 +275,7 @@ def test_noise_and_config_errors():
         SimConfig(energy_range_mev=(10.0, 5.0))
     with pytest.raises(ConfigError, match="direction"):
         SimConfig(direction=(0.0, 0.0, 0.0))
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     with pytest.raises(InputError, match="n_events"):
         simulate(0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edkeras.data.splits import _mix, event_hash, load_split, save_split, split_events
-from edkeras.errors import InputError
+from edkeras.core.errors import InputError
+from edkeras.events.splits import _mix, event_hash, load_split, save_split, split_events
 
 
 def test_hash_is_standard_splitmix64():

@@ -1,4 +1,4 @@
-"""Tests of the trigger-primitive reader (``edkeras.io.tpstream``, ``edkeras ingest-tpstream``).
+"""Tests of the trigger-primitive reader (``edkeras.events.tpstream``, ``edkeras ingest-tpstream``).
 
 (a) A synthetic ``triggerAnaDumpTPs`` file, written here with uproot, holds straight tracks
     on known channels of two APAs built in opposite orientations (channel numbers running
@@ -21,10 +21,10 @@ import uproot
 from conftest import REAL_TP_FILE
 
 from edkeras.cli import main as cli_main
-from edkeras.errors import InputError
-from edkeras.geometry import PITCH, PLANES, project_direction
-from edkeras.io.eventfile import open_events
-from edkeras.io.tpstream import (
+from edkeras.core.detector import PITCH, PLANES, project_direction
+from edkeras.core.errors import InputError
+from edkeras.events.eventfile import open_events
+from edkeras.events.tpstream import (
     GeometryTable,
     TPStreamOptions,
     cluster_tps,

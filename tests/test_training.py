@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
-from edkeras.config import ConfigError, RunConfig, from_dict, save_json, to_dict
-from edkeras.errors import InputError
-from edkeras.io.eventfile import write_events
-from edkeras.runs import RUN_FILES, leaderboard, prepare_run
+from edkeras.core.errors import InputError
+from edkeras.core.schema import ConfigError, from_dict, save_json, to_dict
+from edkeras.events.eventfile import write_events
+from edkeras.reco.config import RunConfig
+from edkeras.reco.runs import RUN_FILES, leaderboard, prepare_run
 
 SHAPE = (32, 16)
 N = 96
@@ -53,8 +54,9 @@ def runs(tmp_path_factory):
     import keras
 
     from edkeras.cli import main
-    from edkeras.data.dataset import index_events
-    from edkeras.training import prepare_data, train
+    from edkeras.reco.dataset import index_events
+    from edkeras.reco.run_data import prepare_data
+    from edkeras.reco.training import train
 
     root = tmp_path_factory.mktemp("training")
     batch = random_batch(N, shape=SHAPE, seed=21)
@@ -94,8 +96,8 @@ def runs(tmp_path_factory):
 
 
 def test_run_folder_holds_every_file(runs):
-    from edkeras.io.predictions import load_predictions
-    from edkeras.metrics import containment_angle
+    from edkeras.reco.metrics import containment_angle
+    from edkeras.reco.predictions import load_predictions
 
     a = runs["a"]
     for name in (*RUN_FILES, "split.npz"):
@@ -152,7 +154,7 @@ def test_interrupted_run_resumes_where_it_stopped(runs):
 
 def test_finished_run_is_not_overwritten(runs, capsys):
     from edkeras.cli import main
-    from edkeras.training import train
+    from edkeras.reco.training import train
 
     before = (runs["a"] / "metrics.json").read_text()
     with pytest.raises(FileExistsError, match="holds a finished run; pass --force"):
@@ -164,8 +166,8 @@ def test_finished_run_is_not_overwritten(runs, capsys):
 
 def test_evaluate_any_file(runs, capsys, tmp_path):
     from edkeras.cli import main
-    from edkeras.io.predictions import load_predictions
-    from edkeras.training import evaluate
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.predictions import load_predictions
 
     out = tmp_path / "all.npz"
     res = evaluate(runs["a"], runs["file_a"], out=out, batch_size=32)
@@ -201,8 +203,9 @@ def test_evaluate_any_file(runs, capsys, tmp_path):
 def test_es_cc_classifier_run_and_evaluate_with_it(runs, capsys, tmp_path):
     """A multitask run chosen on the ES/CC loss; its ES probability (for equal priors) joins another model's predictions."""
     from edkeras.cli import main
-    from edkeras.io.predictions import load_predictions
-    from edkeras.training import _load_finished_run, _predict_file, classifier_es_probability, evaluate, train
+    from edkeras.reco.evaluate import _load_finished_run, _predict_file, classifier_es_probability, evaluate
+    from edkeras.reco.predictions import load_predictions
+    from edkeras.reco.training import train
 
     cfg = _config([runs["file_a"]], name="es_cc", model={"head": "multitask"},
                   training={"monitor": "val_interaction_loss", "interaction_loss_weight": 1.0, "epochs": 2})
@@ -257,7 +260,7 @@ def test_leaderboard_ranks_by_test_theta68(runs, capsys):
 
 
 def test_plot_training_curves(runs):
-    from edkeras.plots.training import plot_history
+    from edkeras.reports.plots.training import plot_history
 
     fig = plot_history(runs["a"])
     axes = fig.get_axes()
@@ -268,7 +271,7 @@ def test_plot_training_curves(runs):
 
 
 def test_strict_errors_before_training(runs, tmp_path):
-    from edkeras.training import train
+    from edkeras.reco.training import train
 
     f = runs["file_a"]
     with pytest.raises(ConfigError, match=r"model.options.filterz: unknown option of model 'compact'; valid options: "):
@@ -300,7 +303,7 @@ def test_bad_truth_is_refused_before_the_first_epoch(key, row, value, message, t
     (the file is edited behind the writer's back, as another tool might have written it)."""
     import h5py
 
-    from edkeras.training import train
+    from edkeras.reco.training import train
 
     f = write_events(tmp_path / "bad.h5", random_batch(N, shape=SHAPE, seed=31), source={"generator": "tests"})
     with h5py.File(f, "r+") as h5:
@@ -344,8 +347,8 @@ def test_mirrored_strategy_on_two_logical_cpus(runs, tmp_path):
 import json, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from edkeras.config import load_run_config
-from edkeras.training import train
+from edkeras.reco.config import load_run_config
+from edkeras.reco.training import train
 cfg = load_run_config({str(runs["cfg_path"])!r}, ["training.strategy=mirrored", "training.epochs=1"], name="mirrored")
 r = train(cfg, {str(tmp_path / "mirrored")!r}, verbose=0)
 print(json.dumps({{"theta68": r.metrics["test"]["overall"]["theta68"]}}))
@@ -359,7 +362,7 @@ print(json.dumps({{"theta68": r.metrics["test"]["overall"]["theta68"]}}))
 
 
 def test_refit_on_train_and_val_keeps_the_last_epoch(runs, tmp_path):
-    from edkeras.training import train
+    from edkeras.reco.training import train
 
     file_a = runs["file_a"]
     cfg = _config([file_a], name="refit", training={"epochs": 2, "fit_on": "train+val", "early_stopping_patience": None})
@@ -380,8 +383,8 @@ def test_refit_on_train_and_val_keeps_the_last_epoch(runs, tmp_path):
 
 def test_a_run_folder_in_use_is_refused(runs, tmp_path):
     """Two trainings into one folder: the second gets a clear error naming the holder, and writes nothing."""
-    from edkeras.runs import LOCK_FILE, RunInUse, run_lock
-    from edkeras.training import train
+    from edkeras.reco.runs import LOCK_FILE, RunInUse, run_lock
+    from edkeras.reco.training import train
 
     cfg = _config([runs["file_a"]], name="locked", training={"epochs": 1})
     folder = tmp_path / "locked"
@@ -399,7 +402,7 @@ def test_a_run_killed_while_writing_its_backup_resumes_from_the_older_one(runs, 
     backup and finishes; nothing needs --force."""
     import keras
 
-    from edkeras.training import train
+    from edkeras.reco.training import train
 
     cfg = _config([runs["file_a"]], name="torn", training={"epochs": 3, "early_stopping_patience": None})
     run = tmp_path / "torn"

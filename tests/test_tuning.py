@@ -23,13 +23,12 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
-from edkeras.config import ConfigError, RunConfig, from_dict, to_dict
-from edkeras.io.eventfile import write_events
-from edkeras.tuning import (
-    PRESETS,
-    TuningConfig,
+from edkeras.core.schema import ConfigError, from_dict, to_dict
+from edkeras.events.eventfile import write_events
+from edkeras.reco.config import RunConfig
+from edkeras.reco.search_space import PRESETS, TuningConfig, default_search_space, tuning_from_dict
+from edkeras.reco.tuning import (
     best_trial,
-    default_search_space,
     load_tune_config,
     project_name,
     resolve_search_space,
@@ -37,7 +36,6 @@ from edkeras.tuning import (
     trial_table,
     tune,
     tuner_role,
-    tuning_from_dict,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,7 +192,7 @@ def test_cli_reports_a_bad_search_space_key_in_one_line(tmp_path: Path, events: 
 
 
 def test_distributed_role_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     assert tuner_role() == "single"
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
@@ -221,8 +219,8 @@ def test_best_trial_ignores_failed_and_missing() -> None:
 def test_hypermodel_sees_train_and_val_only(run_config: RunConfig) -> None:
     import keras_tuner as kt
 
-    from edkeras.training import prepare_data
-    from edkeras.tuning import RunHyperModel
+    from edkeras.reco.hypermodel import RunHyperModel
+    from edkeras.reco.run_data import prepare_data
 
     space = resolve_search_space(run_config, TuningConfig(search_space=SPACE))
     data = prepare_data(run_config.data)
@@ -243,7 +241,7 @@ def test_hypermodel_sees_train_and_val_only(run_config: RunConfig) -> None:
 
 
 def test_search_refuses_a_model_option_the_builder_rejects(run_config: RunConfig, tmp_path: Path) -> None:
-    from edkeras.errors import InputError
+    from edkeras.core.errors import InputError
 
     with pytest.raises(InputError, match=r"model.options: .*'filters' must be an integer >= 1"):
         search(run_config, TuningConfig(algorithm="random", n_trials=1, search_space={"filters": {"value": 0}}), tmp_path)
@@ -323,8 +321,9 @@ _MIRRORED_SCRIPT = textwrap.dedent('''
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     import keras
-    from edkeras.config import RunConfig, from_dict
-    from edkeras.training import train
+    from edkeras.reco.config import RunConfig
+    from edkeras.core.schema import from_dict
+    from edkeras.reco.training import train
 
     mode, cfg_path, out_dir = sys.argv[1:4]
     cfg = from_dict(RunConfig, json.loads(open(cfg_path).read()))
@@ -343,7 +342,7 @@ _MIRRORED_SCRIPT = textwrap.dedent('''
         r = train(cfg, run_dir=out_dir, callbacks=[Probe()], verbose=0)
         seen["metrics"] = os.path.exists(os.path.join(out_dir, "metrics.json"))
     else:
-        from edkeras import tuning
+        from edkeras.reco import tuning
         hm = tuning.RunHyperModel
         fit = hm.fit
         def spy(self, hp, model, *a, **k):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from edkeras import vmf
-from edkeras.errors import InputError
+from edkeras.core import vmf
+from edkeras.core.errors import InputError
 
 KAPPAS = [1e-3, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4]
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.core.errors import InputError
+from edkeras.events.compare import compare_event_files, format_comparison
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "compare the images of two event files (real vs simulated) per plane at matched true energy"
@@ -32,8 +35,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edkeras.analysis.compare import compare_event_files, format_comparison
-    from edkeras.errors import InputError
 
     if args.matched < 1:
         raise InputError(f"--matched must be >= 1; received {args.matched}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.events.legacy_npz import convert_npz
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "convert the earlier system's per-plane NPZ files (<base>_plane{U,V,X}.npz) into an event file"
@@ -29,7 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edkeras.io.legacy_npz import convert_npz
 
     result = convert_npz(
         args.inputs, args.out, image_shape=tuple(args.image_shape), overwrite=args.force, progress=True

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.core.errors import InputError
+from edkeras.events.doctor import check_event_file, format_report
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "check an event file (pixels, truth, ids, energies, image orientation); exit 1 when a check fails"
@@ -23,8 +26,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edkeras.doctor import check_event_file, format_report
-    from edkeras.errors import InputError
 
     if args.chunk < 1:
         raise InputError(f"--chunk must be >= 1; received {args.chunk}")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.core.files import jsonable
+from edkeras.reco.evaluate import evaluate
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "Apply a run's model to an event file; print the resolution (where the truth is known), save predictions."
@@ -35,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     """Predict, print θ68 with its interval (or only the counts when there is no truth)."""
     import json
 
-    from edkeras.runs import jsonable
-    from edkeras.training import evaluate
 
     result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size, classifier=args.classifier)
     if args.json:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.core.errors import InputError
+from edkeras.events.tpstream import TPStreamOptions, fit_geometry, ingest_tpstream
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "turn DUNE trigger-primitive dumps (triggerAnaDumpTPs ROOT files) into an event file (canonical frame)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from edkeras.io.tpstream import TPStreamOptions
 
     d = TPStreamOptions()
     parser.add_argument("inputs", nargs="+", metavar="FILE.root", help="TP dumps written by triggerAnaDumpTPs")
@@ -74,7 +76,6 @@ def _root_errors() -> tuple[type[BaseException], ...]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from edkeras.io.tpstream import TPStreamOptions, fit_geometry, ingest_tpstream
 
     options = TPStreamOptions(
         min_sot=args.min_sot,
@@ -90,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
         adc_per_mev=dict(zip("UVX", args.adc_per_mev)) if args.adc_per_mev else None,
         chunk_entries=args.chunk_entries,
     )
-    from edkeras.errors import InputError
 
     command = "edkeras ingest-tpstream " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
     geometry = args.geometry_table

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edkeras.reco.runs import leaderboard, runs_dir
+
 __all__ = ["HELP", "configure", "format_table", "run"]
 
 HELP = "List finished runs ranked by test-split theta68 (the angle containing 68 percent of events), with CIs."
@@ -43,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     """Print the leaderboard."""
     import json
 
-    from edkeras.runs import leaderboard, runs_dir
 
     root = args.runs or runs_dir()
     skipped: list[tuple[str, str]] = []

@@ -10,6 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edkeras.core.errors import AcceptanceError, InputError, ResponseMapError
+from edkeras.pointing.tables import (
+    DEFAULT_ENERGY_EDGES,
+    FLOOR,
+    METHODS,
+    REFERENCES,
+    SENSES,
+    SMOOTHINGS,
+    build_table,
+    compare_methods,
+    save_table,
+)
+from edkeras.reco.predictions import load_predictions
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "Fit likelihood tables P(cos θ | E) from predictions files (validation or calibration, never test)."
@@ -24,7 +38,6 @@ def _edge(text: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``edkeras likelihood``."""
-    from edkeras.likelihood import DEFAULT_ENERGY_EDGES, FLOOR, METHODS, REFERENCES, SENSES, SMOOTHINGS
 
     parser.add_argument("predictions", nargs="+", help="predictions .npz files (joined)")
     parser.add_argument("--out", required=True, help="output table .npz")
@@ -106,7 +119,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _degree(value: str, option: str, auto: int, highest: int) -> int:
     """A ``--…-degree`` value: ``auto`` or an integer 0 … ``highest``."""
-    from edkeras.errors import InputError
 
     if value == "auto":
         return auto
@@ -121,7 +133,6 @@ def _degree(value: str, option: str, auto: int, highest: int) -> int:
 
 
 def _check_split(pred: object, allow_test: bool) -> None:
-    from edkeras.errors import InputError
 
     if "test" in str(pred.split).split("+"):
         if not allow_test:
@@ -143,8 +154,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from edkeras.io.predictions import load_predictions
-    from edkeras.likelihood import AcceptanceError, ResponseMapError, build_table, compare_methods, save_table
 
     out = Path(args.out)  # an existing --out without --force is refused by the CLI before any work
     parts = []

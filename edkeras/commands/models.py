@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.reco.models.pretrained import list_pretrained, separation_summary
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "list the trained models shipped with edkeras (use one as pretrained:NAME wherever a run folder is accepted)"
@@ -31,7 +33,6 @@ def _fmt(m: dict | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from edkeras.models.pretrained import list_pretrained
 
     cards = list_pretrained()
     if args.json:
@@ -46,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  trained on {data['events']:,} simulated events ({data['channel']}), "
               f"{c['budget']['sample_passes']:,} sample passes; {c['budget']['hardware']}")
         if c.get("role") == "es_cc_classifier":
-            from edkeras.models.pretrained import separation_summary
 
             print(f"  ES/CC classifier, simulated test: {separation_summary(met.get('simulated_test_es_cc'))}")
             print(f"  use: edkeras evaluate MODEL --classifier pretrained:{c['name']} --data FILE")

@@ -11,6 +11,13 @@ import argparse
 import sys
 from typing import Any
 
+from edkeras.core.errors import InputError
+from edkeras.pointing.burst import classification_weights, fit_burst, flips_for
+from edkeras.pointing.tables import LikelihoodTable, load_table
+from edkeras.reco.models.pretrained import resolve_tables as shipped
+from edkeras.reco.predictions import load_predictions
+from edkeras.reports.plots.sky import skymap_figure
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "Fit the supernova direction of a burst (all events of a predictions file) with likelihood tables."
@@ -46,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CL=DELTA",
-        help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.region_thresholds; "
+        help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.burst.region_thresholds; "
         "the pointing notebook prints them), e.g. --region-threshold 0.68=6.1 --region-threshold 0.9=14; "
         "default: Wilks' theorem, -ln(1 - CL)",
     )
@@ -55,13 +62,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _tables(args: argparse.Namespace) -> tuple[object, str]:
-    from edkeras.errors import InputError
-    from edkeras.likelihood import load_table
 
     def resolve_tables(spec: str) -> str:
         if not spec.startswith("pretrained:"):
             return spec  # a plain file: no need to import Keras
-        from edkeras.models.pretrained import resolve_tables as shipped
 
         return str(shipped(spec))
 
@@ -94,7 +98,6 @@ def _outside_energy_bins(energies: Any, tables: Any) -> str:
 
 
 def _thresholds(items: list[str]) -> dict[float, float]:
-    from edkeras.errors import InputError
 
     out: dict[float, float] = {}
     for item in items:
@@ -117,10 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from edkeras.errors import InputError
-    from edkeras.io.predictions import load_predictions
-    from edkeras.likelihood import LikelihoodTable
-    from edkeras.pointing import classification_weights, fit_burst, flips_for
 
     pred = load_predictions(args.predictions)
     if pred.energies is None:
@@ -183,7 +182,6 @@ def run(args: argparse.Namespace) -> int:
             for cl in fit.delta_log_likelihood:
                 summary[f"truth_in_{round(100 * cl):d}"] = fit.contains(truth, cl)
     if args.skymap:
-        from edkeras.plots.sky import skymap_figure
 
         fig = skymap_figure(fit, true_direction=truth)
         fig.savefig(args.skymap, dpi=120)

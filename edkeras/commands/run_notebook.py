@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from edkeras.reports.notebooks import find_notebook, notebook_parameters, run_notebook
+
 __all__ = ["HELP", "configure", "parse_value", "run"]
 
 HELP = "execute a phase notebook with papermill into its run folder and reports/NAME.html"
@@ -37,7 +39,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edkeras.reports import find_notebook, notebook_parameters, run_notebook
 
     if args.list_parameters:
         for k, v in notebook_parameters(find_notebook(args.notebook)).items():

@@ -12,6 +12,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from edkeras.core.errors import InputError
+from edkeras.core.schema import load_json
+from edkeras.events.sim import SimConfig, simulate_to_file
+
 HELP = "Simulate DUNE-like supernova electron events (ES, CC or a particle gun) into an event file."
 
 
@@ -36,9 +40,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edkeras.config import load_json
-    from edkeras.errors import InputError
-    from edkeras.sim import SimConfig, simulate_to_file
 
     config = load_json(SimConfig, args.config) if args.config is not None else SimConfig()
     changes: dict = {}

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from edkeras.reco.config import load_run_config
+from edkeras.reco.runs import runs_dir
+from edkeras.reco.training import train
+
 __all__ = ["HELP", "configure", "run"]
 
 HELP = "Train a model from a run config (JSON); the run folder gets the model, history, predictions and metrics."
@@ -31,9 +35,6 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, train, print the validation and test θ68."""
     from pathlib import Path
 
-    from edkeras.config import load_run_config
-    from edkeras.runs import runs_dir
-    from edkeras.training import train
 
     config = load_run_config(args.config, args.overrides, name=args.name)
     root = Path(args.runs) if args.runs else runs_dir()

@@ -1,0 +1,224 @@
+"""From energy deposits to trigger-primitive-like images on the U, V and X planes.
+
+1. **Charge** (:func:`drift_charge`): n_e = E/W · R · exp(−t_drift/τ), with the modified-box
+   recombination R = ln(α + ξ)/ξ, ξ = β·dE/dx (dE/dx floored at 1 MeV/cm, as LArSoft does),
+   W = 23.6 eV, lifetime τ = 3 ms and t_drift = |x|/v_drift (anode plane at x = 0; the two
+   drift volumes on either side are mirror images).
+2. **Projection** (:func:`read_out`): the drift coordinate becomes the tick, u = x/0.08 cm
+   (rows increase with +x: the canonical frame of DESIGN.md §3), and each plane's wire
+   coordinate w_p = r·e_p becomes the channel, v = w_p/pitch; tick n and wire n cover
+   [n, n + 1) in these units (wire n sits at (n + ½)·pitch). Transverse diffusion
+   σ_T = √(2 D_T t) shares each deposit between its wire and the two neighbours (Gaussian
+   weights, exact integrals); longitudinal diffusion σ_L = √(2 D_L t) widens the time
+   response of the event (evaluated at its charge-weighted drift distance).
+3. **Signal shape**: collection (X) = a Gaussian pulse of σ_X ticks (unipolar, area 1);
+   induction (U, V) = the time derivative of a Gaussian of σ_I ticks (bipolar, the charge
+   passing the wire), both convolved (FFT) with the diffusion. Trigger primitives are
+   formed from |signal| on the induction planes, the zero crossing between the two lobes
+   bridged (``readout.induction_bridge_ticks``): one run per hit channel, as in the real
+   images.
+4. **Electronics and trigger primitives**: gain (ADC per electron, with an optional
+   per-event spread, ``config.response``), optional white noise, then DUNE's TP maker
+   (:mod:`edkeras.events.sim.tps`): every run of samples at or above the threshold on a channel is
+   one TP (start, samples over threshold, time to peak, peak, integral), noise TPs are
+   added at the real rate, and the images are drawn from the TPs by
+   :func:`edkeras.events.tpimage.draw_tp_images` — the code that draws real DUNE dumps, so the
+   pixel sum of an image equals the ADC integral of its TPs and a pixel's shape is the
+   TP's pentagon, not the waveform.
+5. **Window**: ``image_shape`` ticks × channels, centred on the charge-weighted centre of
+   the primary electron's charge, origin = rint(centre − size/2) — integer, symmetric
+   under every mirror of DESIGN.md §3, so that a mirrored event's window is the mirror of
+   the window (the mirror test relies on it). ``window_origin`` records (tick, channel)
+   of pixel [0, 0] per plane; the simulator's tick is floor(x / 0.08 cm) (negative on the
+   −x side of the anode) and its channel floor(w_p / pitch).
+
+The kernels are symmetric (collection) and antisymmetric (induction, used through |·|),
+so the direction of time (towards the anode, +x or −x) does not change the images; the
+code nevertheless reverses the kernel for events on the −x side, as a real time response
+would be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy.special import ndtr
+
+from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
+from edkeras.events.sim.config import ReadoutConfig, SimConfig
+from edkeras.events.sim.tables import W_ION_MEV
+from edkeras.events.sim.tps import TPs, find_tps, noise_tps
+from edkeras.events.sim.transport import Deposits
+from edkeras.events.tpimage import draw_tp_images
+
+__all__ = ["Charges", "drift_charge", "mirror_charges", "read_out", "recombination", "response_factors"]
+
+
+@dataclass
+class Charges:
+    """Drifted ionisation charge: event index, position (cm), electrons reaching the anode,
+    and whether the primary electron made it."""
+
+    event: np.ndarray
+    pos: np.ndarray
+    electrons: np.ndarray
+    primary: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.electrons.shape[0])
+
+
+def recombination(dedx: np.ndarray, config: ReadoutConfig) -> np.ndarray:
+    """Surviving fraction of ionisation electrons, modified box model, at dE/dx (MeV/cm)."""
+    xi = config.recombination_beta_cm_per_mev * np.maximum(dedx, config.min_dedx_mev_per_cm)
+    if config.recombination_beta_cm_per_mev == 0:
+        return np.ones_like(xi)
+    return np.log(config.recombination_alpha + xi) / xi
+
+
+def drift_charge(deposits: Deposits, config: ReadoutConfig) -> Charges:
+    """Electrons from each deposit that reach the anode (recombination and lifetime)."""
+    t_us = np.abs(deposits.pos[:, 0]) / config.drift_velocity_cm_per_us
+    n_e = deposits.energy / W_ION_MEV * recombination(deposits.dedx, config) * np.exp(-t_us / config.electron_lifetime_us)
+    return Charges(deposits.event, deposits.pos, n_e, deposits.primary)
+
+
+def mirror_charges(charges: Charges, flip_x: bool, flip_y: bool, flip_z: bool) -> Charges:
+    """The same charges reflected in x, y and/or z (the mirror test's 3-D operation)."""
+    sign = np.array([-1.0 if flip_x else 1.0, -1.0 if flip_y else 1.0, -1.0 if flip_z else 1.0])
+    return Charges(charges.event, charges.pos * sign, charges.electrons, charges.primary)
+
+
+def _event_centre(ev: np.ndarray, coord: np.ndarray, w_primary: np.ndarray, w_all: np.ndarray, n: int) -> np.ndarray:
+    """Charge-weighted mean of ``coord`` per event (primary charge; all charge as fallback)."""
+    wp = np.bincount(ev, weights=w_primary, minlength=n)
+    wa = np.bincount(ev, weights=w_all, minlength=n)
+    cp = np.bincount(ev, weights=w_primary * coord, minlength=n)
+    ca = np.bincount(ev, weights=w_all * coord, minlength=n)
+    return np.where(wp > 0, cp / np.where(wp > 0, wp, 1.0), np.where(wa > 0, ca / np.where(wa > 0, wa, 1.0), 0.0))
+
+
+def response_factors(config: SimConfig, n_events: int, rng: np.random.Generator | None
+                     ) -> dict[str, np.ndarray]:
+    """Per-plane, per-event factors (3, n) on the gain, threshold and shaping width.
+
+    Each is exp(σ·N(0, 1)) with σ from ``config.response`` (log-normal, median 1), drawn
+    independently for U, V and X; all ones when the spreads are 0.
+    """
+    spread = config.response
+    out = {}
+    for name in ("gain", "threshold", "shaping"):
+        sigma = getattr(spread, f"{name}_sigma")
+        if sigma > 0:
+            if rng is None:
+                raise ValueError(f"read_out: response.{name}_sigma > 0 needs a response_rng")
+            out[name] = np.exp(sigma * rng.standard_normal((3, n_events)))
+        else:
+            out[name] = np.ones((3, n_events))
+    return out
+
+
+def read_out(
+    charges: Charges,
+    n_events: int,
+    config: SimConfig,
+    noise_rng: np.random.Generator | None = None,
+    response_rng: np.random.Generator | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Images of a block of events and their window origins.
+
+    Args:
+        charges: drifted charge of all events (``event`` in [0, n_events)).
+        n_events: events in the block.
+        config: image shape, readout constants and noise.
+        noise_rng: random stream for the electronics noise and the noise TPs (needed when
+            ``config.noise_adc`` > 0 or a noise-TP rate is set).
+        response_rng: random stream for the per-event detector response
+            (``config.response``; needed when any of its spreads is > 0).
+
+    Returns:
+        ({"U", "V", "X"}: float32 (n, T, C) ADC images ≥ 0, window_origin int32 (n, 3, 2)).
+    """
+    rc = config.readout
+    n_t, n_c = config.image_shape
+    n = int(n_events)
+    ev = charges.event.astype(np.int64)
+    q = charges.electrons
+    qp = q * charges.primary
+    x = charges.pos[:, 0]
+    u = x / DRIFT_PER_TICK
+
+    # Drift-dependent diffusion (per deposit for the transverse sharing, per event in time).
+    t_s = np.abs(x) / rc.drift_velocity_cm_per_us * 1e-6
+    sigma_t_cm = np.sqrt(2.0 * rc.diffusion_trans_cm2_per_s * t_s)
+    ev_abs_x = _event_centre(ev, np.abs(x), qp, q, n)
+    sigma_l_ticks = np.sqrt(2.0 * rc.diffusion_long_cm2_per_s * ev_abs_x / rc.drift_velocity_cm_per_us * 1e-6) / DRIFT_PER_TICK
+    side = _event_centre(ev, x, qp, q, n) < 0  # time runs along −x for these events
+
+    c_row = _event_centre(ev, u, qp, q, n)
+    origin_row = np.rint(c_row - n_t / 2.0).astype(np.int64)
+    sig_max = max(rc.shaping_collection_ticks, rc.shaping_induction_ticks)
+    sig_max = float(np.sqrt(sig_max**2 + (sigma_l_ticks.max() if n else 0.0) ** 2))
+    margin = int(np.ceil(5.0 * sig_max)) + 1
+    length = scipy.fft.next_fast_len(n_t + 2 * margin, real=True)
+    row = np.floor(u).astype(np.int64) - origin_row[ev] + margin
+    grid_rows = n_t + 2 * margin  # the window and its margins: mirror-symmetric about the window
+    in_rows = (row >= 0) & (row < grid_rows)  # charge beyond would break the x mirror of long TPs
+
+    freq = scipy.fft.rfftfreq(length)
+    factors = response_factors(config, n, response_rng)
+    images: dict[str, np.ndarray] = {}
+    origin = np.zeros((n, 3, 2), dtype=np.int32)
+    origin[:, :, 0] = origin_row[:, None]
+    for ip, plane in enumerate(PLANES):
+        v = charges.pos @ plane_unit_vector(plane) / PITCH[plane]
+        c_col = _event_centre(ev, v, qp, q, n)
+        origin_col = np.rint(c_col - n_c / 2.0).astype(np.int64)
+        origin[:, ip, 1] = origin_col
+        j = np.floor(v)
+        sv = np.maximum(sigma_t_cm / PITCH[plane], 1e-9)
+        lo = ndtr((j - v) / sv)  # share below the wire's lower edge → wire j − 1
+        hi = ndtr((j + 1.0 - v) / sv)  # share below the upper edge
+        col0 = j.astype(np.int64) - origin_col[ev]
+        flats, weights = [], []
+        for dcol, share in ((-1, lo), (0, hi - lo), (1, 1.0 - hi)):
+            col = col0 + dcol
+            ok = in_rows & (col >= 0) & (col < n_c)
+            flats.append((ev[ok] * length + row[ok]) * n_c + col[ok])
+            weights.append(q[ok] * share[ok])
+        grid = np.bincount(np.concatenate(flats), weights=np.concatenate(weights), minlength=n * length * n_c)
+        grid = grid.reshape(n, length, n_c).astype(np.float32)
+
+        collection = plane == "X"
+        sig_shape = (rc.shaping_collection_ticks if collection else rc.shaping_induction_ticks) * factors["shaping"][ip]
+        sig = np.sqrt(sig_shape**2 + sigma_l_ticks**2)[:, None]
+        h = np.exp(-2.0 * np.pi**2 * freq[None, :] ** 2 * sig**2)
+        if not collection:
+            h = h * (2j * np.pi * freq[None, :] * sig)
+        h = np.where(side[:, None], np.conj(h), h).astype(np.complex64)  # reversed time response on the −x side
+        spec = scipy.fft.rfft(grid, axis=1)
+        wave = scipy.fft.irfft(spec * h[:, :, None], n=length, axis=1)[:, :grid_rows, :]
+        gain = (rc.gain_collection if collection else rc.gain_induction) * factors["gain"][ip]
+        adc = wave * gain.astype(np.float32)[:, None, None]
+        if config.noise_adc > 0:
+            if noise_rng is None:
+                raise ValueError("read_out: noise_adc > 0 needs a noise_rng")
+            adc = adc + noise_rng.standard_normal(adc.shape, dtype=np.float32) * np.float32(config.noise_adc)
+        if not collection:
+            adc = np.abs(adc)
+        # the TP maker runs along time: on the −x side time runs against the rows
+        adc[side] = adc[side, ::-1]
+        thr = (rc.threshold_collection if collection else rc.threshold_induction) * factors["threshold"][ip]
+        tps = find_tps(adc, thr, bridge=0 if collection else rc.induction_bridge_ticks)
+        rate = rc.noise_tp_rate_collection if collection else rc.noise_tp_rate_induction
+        if rate > 0:
+            if noise_rng is None:
+                raise ValueError("read_out: noise TPs (readout.noise_tp_rate_*) need a noise_rng")
+            tps = TPs.concatenate([tps, noise_tps(noise_rng, n, grid_rows, n_c, rate, thr)])
+        img = draw_tp_images(tps.event, tps.tick, tps.channel, tps.sot, tps.stp, tps.peak, tps.adc, n_events=n,
+                             tick_origin=margin, row_step=1, shape=(n_t, n_c), threshold=thr[tps.event])
+        img[side] = img[side, ::-1]
+        images[plane] = img
+    return images, origin.astype(np.int32)

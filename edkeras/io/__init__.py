@@ -1,1 +1,0 @@
-"""Readers and writers: event files, predictions, the earlier system's files, DUNE TP dumps."""

@@ -1,0 +1,127 @@
+"""What a trained model says about a split: its predictions and the metrics of metrics.json."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edkeras.events.eventfile import INTERACTION_CODES
+from edkeras.reco.metrics import (
+    angular_error_deg,
+    es_cc_separation,
+    resolution_by_bin,
+    resolution_summary,
+    sense_calibration,
+    vmf_cone_cos,
+)
+from edkeras.reco.predictions import save_predictions
+
+__all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'evaluation_metrics', 'predict_arrays']
+
+
+ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf)
+"""Reconstructed-energy bins (MeV) of the metrics."""
+
+
+COARSE_ENERGY_EDGES: tuple[float, ...] = (0.0, 20.0, 40.0, math.inf)
+"""Coarse bins: below 20, 20–40, above 40 MeV."""
+
+
+# =========================================================================== evaluation
+def predict_arrays(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]:
+    """Predictions of ``model`` on an evaluation dataset, as float64 arrays."""
+    out = model.predict(dataset, verbose=0)
+    if not isinstance(out, dict):
+        out = {"direction": out}
+    res = {"direction": np.asarray(out["direction"], dtype=np.float64)}
+    if head == "vmf":
+        res["kappa"] = res["direction"][:, 3]
+        res["direction"] = res["direction"][:, :3]
+    if head == "axial":
+        # P(sense wrong) = sigmoid(−|s|), written with exp(−|s|) so it cannot overflow
+        q = np.exp(-np.abs(res["direction"][:, 3]))  # columns 4–6 (the sense vector) are not kept
+        res["flip_probability"] = q / (1.0 + q)
+        res["direction"] = res["direction"][:, :3]
+    if head == "multitask":
+        res["energy"] = np.asarray(out["energy"], dtype=np.float64).reshape(-1)
+        res["es_probability"] = np.asarray(out["interaction"], dtype=np.float64).reshape(-1)
+    return res
+
+
+def evaluation_metrics(
+    predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Resolution of predicted directions against the truth: overall, per energy bin, per interaction.
+
+    Args:
+        predicted: ``direction`` (N, 3) and optionally ``kappa``, ``energy``, ``es_probability``,
+            ``flip_probability``.
+        labels: ``direction`` (N, 3) truth, ``reco_energy``, ``interaction``, ``energy``.
+        split: the split's name, recorded in every block.
+        n_boot, seed: bootstrap of the confidence intervals (68 % CL).
+
+    Returns:
+        ``{"split", "n", "overall", "by_energy", "by_energy_coarse", "by_interaction"}``
+        (bins of reconstructed energy, MeV), plus ``kappa_coverage`` (vMF head) and
+        ``energy``/``interaction`` blocks (multitask head).
+    """
+
+    err = angular_error_deg(predicted["direction"], labels["direction"])
+    reco = np.asarray(labels["reco_energy"], dtype=np.float64)
+    out: dict[str, Any] = {
+        "split": split,
+        "n": int(err.size),
+        "overall": resolution_summary(err, n_boot=n_boot, seed=seed),
+        "energy_variable": "reco_energy (MeV)",
+        "by_energy": resolution_by_bin(err, reco, ENERGY_EDGES, n_boot=n_boot, seed=seed),
+        "by_energy_coarse": resolution_by_bin(err, reco, COARSE_ENERGY_EDGES, n_boot=n_boot, seed=seed),
+        "by_interaction": {},
+    }
+    for name, code in INTERACTION_CODES.items():
+        mask = np.asarray(labels["interaction"]) == code
+        out["by_interaction"][name] = (
+            resolution_summary(err[mask], n_boot=n_boot, seed=seed) if mask.any() else {"n": 0}
+        )
+    if "kappa" in predicted:
+        cos = np.cos(np.radians(err))
+        out["kappa_coverage"] = {
+            f"cone{int(f * 100)}": float(np.mean(cos >= vmf_cone_cos(np.maximum(predicted["kappa"], 1e-6), f)))
+            for f in (0.68, 0.90)
+        }
+    if "flip_probability" in predicted:
+        out["sense"] = sense_calibration(predicted["flip_probability"], err)
+    if "energy" in predicted:
+        rel = predicted["energy"] / np.asarray(labels["energy"], dtype=np.float64) - 1.0
+        out["energy"] = {"relative_bias_median": float(np.median(rel)), "relative_resolution_mad": float(
+            np.median(np.abs(rel - np.median(rel))) * 1.4826)}
+    if "es_probability" in predicted:
+        truth = np.asarray(labels["interaction"])
+        if np.any(truth == 1) and np.any(truth == 0):
+            out["interaction"] = es_cc_separation(predicted["es_probability"], truth)
+        else:
+            out["interaction"] = {"accuracy": float(np.mean((predicted["es_probability"] >= 0.5) == (truth == 1)))}
+    return out
+
+
+def _save_split_predictions(
+    path: Path, predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, run: str, truth: bool = True
+) -> Path:
+
+    return save_predictions(
+        path,
+        predictions=predicted["direction"],
+        true_directions=labels["direction"] if truth else None,
+        energies=labels["reco_energy"],
+        true_energies=labels["energy"] if truth else None,
+        interaction=labels["interaction"],
+        nu_directions=labels["nu_direction"] if truth else None,
+        event_id=labels["event_id"],
+        kappa=predicted.get("kappa"),
+        es_probability=predicted.get("es_probability"),
+        flip_probability=predicted.get("flip_probability"),
+        split=split,
+        run=run,
+    )

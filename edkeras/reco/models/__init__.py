@@ -1,0 +1,44 @@
+"""Model builders for electron-direction reconstruction, by name (DESIGN.md §9).
+
+``build_model(name, **options)`` returns an uncompiled Keras model taking the three raw
+plane images ``view_u``, ``view_v``, ``view_x`` (T, C) (and ``energy`` (1,) MeV with
+energy conditioning) and returning a dict of outputs (``direction`` …, see
+:mod:`edkeras.reco.models.heads`). ``builder_options(name)`` lists a builder's options with
+their defaults; ``REGISTRY`` maps names to builders; ``summary_table()`` prints parameter
+counts and FLOPs per event.
+
+Importing this package registers every edkeras Keras object (layers, losses, metrics), so
+``keras.saving.load_model`` can read any edkeras model after ``import edkeras.reco.models``.
+
+Example:
+    >>> from edkeras.reco.models import build_model
+    >>> model = build_model("compact", head="vmf", energy_conditioning=True)
+    >>> sorted(t.name for t in model.inputs)
+    ['energy', 'view_u', 'view_v', 'view_x']
+    >>> model.predict(inputs)["direction"].shape      # (N, 4): unit vector and κ
+"""
+
+from __future__ import annotations
+
+import edkeras.reco.ensemble_model
+import edkeras.reco.keras_metrics
+import edkeras.reco.losses  # noqa: F401  (registers the loss classes for load_model)
+from edkeras.reco.models import attention_v19, baseline_v15, compact, multiscale_v20, residual_v18  # noqa: F401
+from edkeras.reco.models.attention_v19 import plane_attention_model
+from edkeras.reco.models.pretrained import list_pretrained, load_pretrained, model_card
+from edkeras.reco.models.registry import HEADS, REGISTRY, build_model, builder_options
+from edkeras.reco.models.summary import count_flops, model_summary, summary_table
+
+__all__ = [
+    "HEADS",
+    "REGISTRY",
+    "build_model",
+    "builder_options",
+    "count_flops",
+    "list_pretrained",
+    "load_pretrained",
+    "model_card",
+    "model_summary",
+    "plane_attention_model",
+    "summary_table",
+]

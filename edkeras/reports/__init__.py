@@ -1,0 +1,1 @@
+"""Reports: notebook execution into HTML, figures, Markdown tables."""

@@ -1,0 +1,1 @@
+"""What the phase notebooks share: config recipes, references, held-out analyses, verdicts."""
