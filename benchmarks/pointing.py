@@ -64,7 +64,7 @@ def _synthetic_sample(
 
 
 def _tables(sample: Any) -> Any:
-    from edkeras.pointing.tables import build_table
+    from edkeras.pointing.fitting import build_table
 
     return build_table(sample, method="mixture")
 
@@ -73,8 +73,9 @@ def bench_fit(repeats: int) -> dict[str, Any]:
     import scipy.optimize  # noqa: F401  (a one-time import, not part of the fit)
 
     from edkeras.core.vmf import kappa_from_cone_deg, sample
-    from edkeras.pointing import burst as P
-    from edkeras.pointing.tables import Acceptance, with_acceptance
+    from edkeras import pointing as P
+    from edkeras.pointing.fitting import with_acceptance
+    from edkeras.pointing.tables import Acceptance
 
     rng = np.random.default_rng(0)
     z = np.array([0.0, 0.0, 1.0])
@@ -122,7 +123,7 @@ def bench_chain() -> dict[str, Any]:
         from edkeras.reco.models import build_model
     except ImportError as e:
         return {"skipped": f"simulator or models not importable ({e}); fit-only figures above"}
-    from edkeras.pointing import burst as P
+    from edkeras import pointing as P
 
     rng = np.random.default_rng(1)
     direction = (0.3, -0.5, 0.81)
@@ -155,7 +156,7 @@ def bench_chain() -> dict[str, Any]:
 
 def bench_resolution(n_bursts: int) -> dict[str, Any]:
     from edkeras.core.vmf import kappa_from_cone_deg
-    from edkeras.pointing import burst as P
+    from edkeras import pointing as P
 
     z = np.array([0.0, 0.0, 1.0])
     out: dict[str, Any] = {"n_bursts": n_bursts, "burst": {"es": 300, "cc": 2700}}

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="kde")
     args = p.parse_args(argv)
 
-    from edkeras.pointing.tables import build_table, save_table
+    from edkeras.pointing.fitting import build_table
+    from edkeras.pointing.tables import save_table
     from edkeras.reco.models.pretrained import TABLES_FILE, model_card, pretrained_dir, write_card_markdown
     from edkeras.studies.analysis import simulated_sample
 

@@ -7,8 +7,8 @@ import pytest
 
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
-from edkeras.pointing import burst as P
-from edkeras.pointing import tables as L
+from edkeras import pointing as P
+from edkeras import pointing as L
 from edkeras.pointing.acceptance import (
     Acceptance,
     fit_acceptance,

@@ -12,8 +12,8 @@ from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.schema import ConfigError, from_dict
 from edkeras.events.eventfile import write_events
-from edkeras.pointing import burst as P
-from edkeras.pointing import tables as L
+from edkeras import pointing as P
+from edkeras import pointing as L
 from edkeras.reco.config import RunConfig
 from edkeras.reco.metrics import sense_calibration
 from edkeras.reco.predictions import Predictions, load_predictions, save_predictions

@@ -8,7 +8,7 @@ import pytest
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.errors import InputError
-from edkeras.pointing import tables as L
+from edkeras import pointing as L
 from edkeras.reco.predictions import Predictions, save_predictions
 
 

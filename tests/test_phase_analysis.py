@@ -130,7 +130,7 @@ def test_model_inputs_names_and_energy_shape():
 
 
 def test_simulated_sample_at_fixed_directions_without_network(tmp_path):
-    from edkeras.pointing.burst import direction_groups
+    from edkeras.pointing.resolution import direction_groups
 
     sky = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     out = pa.simulated_sample(None, 12, seed=3, out_dir=tmp_path, directions=sky)
@@ -265,8 +265,8 @@ def test_test_set_groups_by_data_settings(tmp_path):
 @pytest.mark.parametrize("method", ["resample", "rotate"])
 def test_burst_fit_finds_the_supernova_direction(method):
     from edkeras.core import vmf
-    from edkeras.pointing.burst import direction_groups, plan_bursts
-    from edkeras.pointing.tables import fit_table
+    from edkeras.pointing.fitting import fit_table
+    from edkeras.pointing.resolution import direction_groups, plan_bursts
 
     rng = np.random.default_rng(3)
     n = 2000

@@ -12,8 +12,8 @@ from scipy import stats
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.errors import InputError
-from edkeras.pointing import burst as P
-from edkeras.pointing import tables as L
+from edkeras import pointing as P
+from edkeras import pointing as L
 from edkeras.reco.predictions import Predictions, save_predictions
 
 Z = np.array([0.0, 0.0, 1.0])

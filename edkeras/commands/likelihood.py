@@ -11,17 +11,10 @@ import argparse
 import sys
 
 from edkeras.core.errors import AcceptanceError, InputError, ResponseMapError
-from edkeras.pointing.tables import (
-    DEFAULT_ENERGY_EDGES,
-    FLOOR,
-    METHODS,
-    REFERENCES,
-    SENSES,
-    SMOOTHINGS,
-    build_table,
-    compare_methods,
-    save_table,
-)
+from edkeras.pointing.fitting import build_table
+from edkeras.pointing.rows import FLOOR, METHODS
+from edkeras.pointing.table_checks import compare_methods
+from edkeras.pointing.tables import DEFAULT_ENERGY_EDGES, REFERENCES, SENSES, SMOOTHINGS, save_table
 from edkeras.reco.predictions import load_predictions
 
 __all__ = ["HELP", "configure", "run"]

@@ -12,7 +12,9 @@ import sys
 from typing import Any
 
 from edkeras.core.errors import InputError
-from edkeras.pointing.burst import classification_weights, fit_burst, flips_for
+from edkeras.pointing.burst import fit_burst
+from edkeras.pointing.likelihood import classification_weights
+from edkeras.pointing.resolution import flips_for
 from edkeras.pointing.tables import LikelihoodTable, load_table
 from edkeras.reco.models.pretrained import resolve_tables as shipped
 from edkeras.reco.predictions import load_predictions

@@ -38,7 +38,7 @@ from edkeras.events.eventfile import EventFileWriter, open_events
 from edkeras.events.sim import SimConfig, simulate
 from edkeras.events.sim.generate import source_record
 from edkeras.events.splits import event_hash
-from edkeras.pointing.burst import _burst_inputs, _fit_one
+from edkeras.pointing.resolution import _burst_inputs, _fit_one
 from edkeras.reco.classical import save_classical_predictions
 from edkeras.reco.config import RunConfig
 from edkeras.reco.evaluate import classifier_es_probability, evaluate
