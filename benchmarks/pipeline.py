@@ -68,7 +68,8 @@ def _event_file(n: int, seed: int) -> Path:
 
 def _stream(path: Path, batch: int, buffer: int, readers: int | None) -> dict[str, Any]:
     """One training epoch over the whole file without a model: speed and memory."""
-    from edkeras.reco.dataset import EventDataset, index_events
+    from edkeras.reco.dataset import EventDataset
+    from edkeras.reco.event_index import index_events
 
     rss0 = _rss_mb()
     index = index_events([path])
@@ -111,7 +112,8 @@ def _train_speed(
     import keras
 
     from edkeras.events.splits import split_events
-    from edkeras.reco.dataset import EpochSync, EventDataset, index_events
+    from edkeras.reco.dataset import EpochSync, EventDataset
+    from edkeras.reco.event_index import index_events
     from edkeras.reco.keras_metrics import AngularErrorDeg
     from edkeras.reco.losses import get_loss
     from edkeras.reco.models import build_model

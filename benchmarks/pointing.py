@@ -72,8 +72,8 @@ def _tables(sample: Any) -> Any:
 def bench_fit(repeats: int) -> dict[str, Any]:
     import scipy.optimize  # noqa: F401  (a one-time import, not part of the fit)
 
-    from edkeras.core.vmf import kappa_from_cone_deg, sample
     from edkeras import pointing as P
+    from edkeras.core.vmf import kappa_from_cone_deg, sample
     from edkeras.pointing.fitting import with_acceptance
     from edkeras.pointing.tables import Acceptance
 
@@ -155,8 +155,8 @@ def bench_chain() -> dict[str, Any]:
 
 
 def bench_resolution(n_bursts: int) -> dict[str, Any]:
-    from edkeras.core.vmf import kappa_from_cone_deg
     from edkeras import pointing as P
+    from edkeras.core.vmf import kappa_from_cone_deg
 
     z = np.array([0.0, 0.0, 1.0])
     out: dict[str, Any] = {"n_bursts": n_bursts, "burst": {"es": 300, "cc": 2700}}

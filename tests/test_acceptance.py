@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edkeras import pointing as L
+from edkeras import pointing as P
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
-from edkeras import pointing as P
-from edkeras import pointing as L
 from edkeras.pointing.acceptance import (
     Acceptance,
     fit_acceptance,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import random_batch
 
+from edkeras import pointing as L
+from edkeras import pointing as P
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.schema import ConfigError, from_dict
 from edkeras.events.eventfile import write_events
-from edkeras import pointing as P
-from edkeras import pointing as L
 from edkeras.reco.config import RunConfig
 from edkeras.reco.metrics import sense_calibration
 from edkeras.reco.predictions import Predictions, load_predictions, save_predictions

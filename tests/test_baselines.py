@@ -12,13 +12,13 @@ from edkeras.core.errors import InputError
 from edkeras.events.eventfile import EventBatch, write_events
 from edkeras.reco.classical import (
     DEFAULT_HEAD_TAIL,
-    HeadTailModel,
     classical_directions,
     fit_classical,
     fit_head_tail_model,
     plane_vectors,
     save_classical_predictions,
 )
+from edkeras.reco.head_tail import HeadTailModel
 from edkeras.reco.metrics import angular_error_deg
 
 

@@ -8,20 +8,22 @@ import pytest
 from edkeras.core import vmf
 from edkeras.core.errors import InputError
 from edkeras.reco.calibration import (
-    KappaCalibration,
     calibration_by_energy,
     calibration_summary,
     calibration_table,
     coverage,
-    fit_kappa_calibration,
-    fit_kappa_isotonic,
-    fit_kappa_power,
     kappa_from_sigma,
     predicted_cone_deg,
     selection_curve,
     sigma_cone_deg,
 )
 from edkeras.reco.metrics import angular_error_deg, containment_angle
+from edkeras.reco.recalibration import (
+    KappaCalibration,
+    fit_kappa_calibration,
+    fit_kappa_isotonic,
+    fit_kappa_power,
+)
 
 
 def vmf_events(n: int, seed: int, kmin: float = 2.0, kmax: float = 2000.0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,8 @@ from conftest import random_batch
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import write_events
 from edkeras.reco.augment import AugmentConfig
-from edkeras.reco.dataset import EpochSync, EventDataset, index_events
+from edkeras.reco.dataset import EpochSync, EventDataset
+from edkeras.reco.event_index import index_events
 
 SHAPE = (16, 8)
 
@@ -194,20 +195,20 @@ def test_keras_fit_follows_epochs_and_resume(two_files):
 
 
 def test_default_dataset_generated_once_and_safe_concurrently(tmp_path, monkeypatch):
-    import edkeras.events.sim as sim
+    import edkeras.events.default as default
     from edkeras.events.default import default_dataset
     from edkeras.events.eventfile import open_events
 
     monkeypatch.setenv("EDKERAS_DATA_DIR", str(tmp_path))
     calls = []
-    real = sim.simulate_to_file
+    real = default.simulate_to_file
 
     def counting(*args, **kwargs):
         calls.append(args)
         kwargs["progress"] = False
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sim, "simulate_to_file", counting)
+    monkeypatch.setattr(default, "simulate_to_file", counting)
     results: list = []
     threads = [threading.Thread(target=lambda: results.append(default_dataset(n_events=6, seed=11))) for _ in range(3)]
     for t in threads:

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from edkeras.core.errors import InputError
-from edkeras.reco.metrics import containment_angle
-from edkeras.studies.energy import (
+from edkeras.reco.energy_bins import (
     LIKELIHOOD_EDGES,
     PROPOSAL_EDGES,
     bin_label,
@@ -19,6 +18,7 @@ from edkeras.studies.energy import (
     resolution_table,
     tables_from_predictions,
 )
+from edkeras.reco.metrics import containment_angle
 
 
 @pytest.fixture

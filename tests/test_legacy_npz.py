@@ -19,10 +19,10 @@ import pytest
 from edkeras import cli
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import open_events
+from edkeras.events.legacy_convert import convert_npz
 from edkeras.events.legacy_npz import (
     METADATA_COLUMNS,
     LegacyNpzError,
-    convert_npz,
     decode_event_id,
     find_plane_files,
     read_plane_file,

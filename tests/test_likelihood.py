@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edkeras import pointing as L
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.errors import InputError
-from edkeras import pointing as L
 from edkeras.reco.predictions import Predictions, save_predictions
 
 

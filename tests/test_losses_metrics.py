@@ -181,7 +181,7 @@ def test_losses_against_numpy_known_pairs() -> None:
         pred4 = np.concatenate([PRED, np.full((5, 1), kappa, np.float32)], axis=1)
         log_c = math.log(kappa) - math.log(2 * math.pi) - math.log1p(-math.exp(-2 * kappa))
         expected = -(log_c + kappa * (np.cos(theta) - 1))
-        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4)), expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4, angular_weight=0.0, kappa_floor=0.0)), expected, rtol=1e-5, atol=1e-4)
     sigma = 0.3
     pred4 = np.concatenate([PRED, np.full((5, 1), sigma, np.float32)], axis=1)
     np.testing.assert_allclose(
@@ -255,7 +255,7 @@ def test_vmf_nll_density_integrates_to_one_over_the_sphere() -> None:
         sin = np.sqrt(np.clip(1 - cos**2, 0, None))
         y_true = np.stack([sin, np.zeros_like(sin), cos], axis=1).astype(np.float32)
         y_pred = np.tile(np.append(mu, kappa).astype(np.float32), (u.size, 1))
-        density = np.exp(-_np(vmf_nll(y_true, y_pred)).astype(np.float64))
+        density = np.exp(-_np(vmf_nll(y_true, y_pred, angular_weight=0.0, kappa_floor=0.0)).astype(np.float64))
         assert 2 * np.pi * np.trapezoid(density, u) == pytest.approx(1.0, rel=2e-3), kappa
 
 
@@ -283,7 +283,7 @@ def test_loss_classes_reduce_and_round_trip() -> None:
     with pytest.raises(InputError, match="'scale'"):
         get_loss("gaussian_angular_nll", scale="sd")
     with pytest.raises(InputError, match=r"\(N, 4\)"):
-        vmf_nll(t, p)
+        vmf_nll(t, p, angular_weight=0.0, kappa_floor=0.0)
     mt = multitask_losses("cosine", energy_weight=0.5)
     assert set(mt["loss"]) == {"direction", "energy", "interaction"}
     assert mt["loss_weights"] == {"direction": 1.0, "energy": 0.5, "interaction": 0.2}
@@ -335,7 +335,7 @@ def test_agrees_with_numpy_vmf_module() -> None:
     for kappa in (1e-3, 1.0, 100.0, 1e4):
         pred4 = np.concatenate([PRED, np.full((5, 1), kappa, np.float32)], axis=1)
         expected = -(vmf.log_normaliser(kappa) + kappa * np.cos(theta))
-        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4)), expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(_np(vmf_nll(TRUE, pred4, angular_weight=0.0, kappa_floor=0.0)), expected, rtol=1e-5, atol=1e-4)
         for f in (0.68, 0.9):
             assert float(M.vmf_cone_cos(kappa, f)) == pytest.approx(float(vmf.cone_cos(kappa, f)), abs=1e-9)
 
@@ -348,13 +348,13 @@ def test_vmf_angular_weight_keeps_the_direction_gradient_when_kappa_is_small() -
     for weight, expect_grad in ((0.0, False), (1.0, True)):
         p = tf.Variable([[math.sin(theta), 0.0, math.cos(theta), 1e-3]])
         with tf.GradientTape() as tape:
-            loss = vmf_nll(t, p, angular_weight=weight)
+            loss = vmf_nll(t, p, angular_weight=weight, kappa_floor=0.0)
         g = tape.gradient(loss, p).numpy()[0, :3]
         assert np.all(np.isfinite(g))
         assert bool(np.linalg.norm(g) > 0.5) == expect_grad
     p = np.array([[math.sin(theta), 0.0, math.cos(theta), 5.0]], np.float32)
     np.testing.assert_allclose(
-        _np(vmf_nll(t, p, angular_weight=2.0)) - _np(vmf_nll(t, p)), 2.0 * theta, rtol=1e-5
+        _np(vmf_nll(t, p, angular_weight=2.0, kappa_floor=0.0)) - _np(vmf_nll(t, p, angular_weight=0.0, kappa_floor=0.0)), 2.0 * theta, rtol=1e-5
     )
     assert get_loss("vmf_nll").get_config()["angular_weight"] == 1.0
     with pytest.raises(InputError, match="angular_weight"):
@@ -402,11 +402,11 @@ def test_vmf_kappa_floor_is_a_wall_only_below_the_floor() -> None:
         z = tf.Variable(log_kappa)
         with tf.GradientTape() as tape:
             p = tf.concat([tf.constant([side]), tf.reshape(tf.exp(z), (1, 1))], axis=1)
-            loss = vmf_nll(t, p, kappa_floor=floor)
+            loss = vmf_nll(t, p, kappa_floor=floor, angular_weight=0.0)
         g = float(tape.gradient(loss, z))
         assert (g < -1.0) if pushes_up else (g > 0)
     p = np.array([[0.0, 0.6, 0.8, 2.0]], np.float32)
-    np.testing.assert_allclose(_np(vmf_nll(t, p, kappa_floor=0.1)), _np(vmf_nll(t, p)), rtol=1e-6)
+    np.testing.assert_allclose(_np(vmf_nll(t, p, kappa_floor=0.1, angular_weight=0.0)), _np(vmf_nll(t, p, angular_weight=0.0, kappa_floor=0.0)), rtol=1e-6)
     assert get_loss("vmf_nll").get_config()["kappa_floor"] == 0.1
     with pytest.raises(InputError, match="kappa_floor"):
         get_loss("vmf_nll", kappa_floor=-0.1)

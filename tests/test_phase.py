@@ -12,7 +12,9 @@ import pytest
 from edkeras.core.errors import InputError
 from edkeras.core.files import write_json
 from edkeras.core.schema import ConfigError, to_dict
-from edkeras.studies import phase
+from edkeras.reports import markdown
+from edkeras.reports.plots import phases as phase_plots
+from edkeras.studies import phase, verdicts
 
 
 # ----------------------------------------------------------------------------- configs
@@ -81,10 +83,10 @@ def test_data_key_ignores_model_and_seed_but_not_the_events(tmp_path):
 
 # ----------------------------------------------------------------------------- verdicts
 def test_compare():
-    assert phase.compare(20.0, (19.0, 21.0), 30.0, (29.0, 31.0)) == "better"
-    assert phase.compare(40.0, (39.0, 41.0), 30.0, (29.0, 31.0)) == "worse"
-    assert phase.compare(30.5, (29.5, 31.5), 30.0, (29.0, 31.0)) == "compatible"
-    assert phase.compare(20.0, (float("nan"), float("nan")), 30.0, (29.0, 31.0)) == "better"
+    assert verdicts.compare(20.0, (19.0, 21.0), 30.0, (29.0, 31.0)) == "better"
+    assert verdicts.compare(40.0, (39.0, 41.0), 30.0, (29.0, 31.0)) == "worse"
+    assert verdicts.compare(30.5, (29.5, 31.5), 30.0, (29.0, 31.0)) == "compatible"
+    assert verdicts.compare(20.0, (float("nan"), float("nan")), 30.0, (29.0, 31.0)) == "better"
 
 
 def _metrics(t68=20.0, ci=(19.0, 21.0), **extra):
@@ -97,30 +99,30 @@ def _ref(t68, ci, **extra):
 
 def test_conclusion_states_result_references_and_target():
     refs = {"baseline_v15": _ref(30.0, (29.0, 31.0), run="v15_baseline"), "classical": _ref(19.5, (18.0, 22.0))}
-    text = phase.conclusion(_metrics(), refs, target_deg=22.0)
+    text = verdicts.conclusion(_metrics(), refs, target_deg=22.0)
     lines = text.splitlines()
     assert "20.0° [19.0, 21.0]" in lines[0] and "450" in lines[0]
     assert "`v15_baseline`" in lines[1] and "**better**" in lines[1] and "Δθ68 = -10.0°" in lines[1]
     assert "classical" in lines[2] and "compatible" in lines[2]
     assert "< 22°" in lines[3] and "**met**" in lines[3]
-    central = phase.conclusion(_metrics(21.0, (19.0, 23.0)), refs, target_deg=22.0)
+    central = verdicts.conclusion(_metrics(21.0, (19.0, 23.0)), refs, target_deg=22.0)
     assert "central value only" in central
-    assert "**not met**" in phase.conclusion(_metrics(25.0, (24.0, 26.0)), refs, target_deg=22.0)
-    assert "target" not in phase.conclusion(_metrics(), refs)
+    assert "**not met**" in verdicts.conclusion(_metrics(25.0, (24.0, 26.0)), refs, target_deg=22.0)
+    assert "target" not in verdicts.conclusion(_metrics(), refs)
 
 
 def test_conclusion_flags_a_network_no_better_than_random():
     refs = {"baseline_v15": None, "classical": None}
     assert abs(phase.ISOTROPIC_THETA68 - 111.1) < 0.05
-    bad = phase.conclusion(_metrics(105.0, (98.0, 112.0)), refs, calibration={"ratio": 1.0})
+    bad = verdicts.conclusion(_metrics(105.0, (98.0, 112.0)), refs, calibration={"ratio": 1.0})
     assert "No better than a random guess" in bad and "nothing is known" in bad
-    good = phase.conclusion(_metrics(60.0, (55.0, 65.0)), refs, calibration={"ratio": 1.0})
+    good = verdicts.conclusion(_metrics(60.0, (55.0, 65.0)), refs, calibration={"ratio": 1.0})
     assert "random" not in good
 
 
 def test_conclusion_without_baseline_says_how_to_make_it_and_flags_smoke():
     refs = {"baseline_v15": None, "baseline_v15_missing": "make it with `edkeras run v15_baseline`", "classical": None}
-    text = phase.conclusion(_metrics(smoke=True, data=["synthetic"]), refs)
+    text = verdicts.conclusion(_metrics(smoke=True, data=["synthetic"]), refs)
     assert text.startswith("*Smoke run")
     assert "not available" in text and "edkeras run v15_baseline" in text
     assert "simulated events" in text
@@ -128,10 +130,10 @@ def test_conclusion_without_baseline_says_how_to_make_it_and_flags_smoke():
 
 def test_conclusion_calibration_target():
     refs = {"baseline_v15": None, "classical": None}
-    text = phase.conclusion(_metrics(), refs, calibration={"ratio": 0.6, "share_within_20pct": 0.25, "ratio_recalibrated": 1.05})
+    text = verdicts.conclusion(_metrics(), refs, calibration={"ratio": 0.6, "share_within_20pct": 0.25, "ratio_recalibrated": 1.05})
     line = next(x for x in text.splitlines() if "Uncertainty" in x)
     assert "0.60" in line and "**not met**" in line and "25%" in line and "1.05 (met)" in line
-    ok = phase.conclusion(_metrics(), refs, calibration={"ratio": 1.15})
+    ok = verdicts.conclusion(_metrics(), refs, calibration={"ratio": 1.15})
     assert "**met**" in next(x for x in ok.splitlines() if "Uncertainty" in x)
 
 
@@ -141,7 +143,7 @@ def test_calibration_markdown():
          "coverage_90": 0.95},
         {"bin": "50+", "n": 0},
     ]
-    text = phase.calibration_markdown(rows, title="t")
+    text = markdown.calibration_markdown(rows, title="t")
     assert "| 5–10 | 12 | 30.0° | 25.0° | 1.20 | 0.70 | 0.95 |" in text
     assert "| 50+ | 0 | — |" in text and text.startswith("**t**")
 
@@ -171,15 +173,15 @@ def test_find_baseline_and_reference_results(tmp_path):
     _fake_run(tmp_path, "v15_baseline", v15, 40.0)
     _fake_run(tmp_path, "v15_small", phase.phase_config("v15_small", "synthetic", 1000, 5, 0, False, model="baseline_v15"), 10.0)
     _fake_run(tmp_path, "v15_unfinished", v15, 5.0, finished=False)
-    found = phase.find_baseline(me, tmp_path)
+    found = verdicts.find_baseline(me, tmp_path)
     assert found is not None and found.name == "v15_baseline"
-    refs = phase.reference_results(me, tmp_path, classical=False)
+    refs = verdicts.reference_results(me, tmp_path, classical=False)
     b = refs["baseline_v15"]
     assert b["run"] == "v15_baseline" and b["theta68"] == 40.0 and b["theta68_ci"] == [39.0, 41.0]
     assert b["model_options"] == {"filters": 16}
     assert refs["classical"] is None
     other = phase.phase_config("v21", "synthetic", 500, 5, 0, False, head="vmf")
-    none = phase.reference_results(other, tmp_path, classical=False)
+    none = verdicts.reference_results(other, tmp_path, classical=False)
     assert none["baseline_v15"] is None
     assert "edkeras run v15_baseline" in none["baseline_v15_missing"] and "-p n_events 500" in none["baseline_v15_missing"]
 
@@ -246,7 +248,7 @@ def test_read_split_and_classical_predictions_follow_the_run_order(small_event_f
 
 def test_reference_results_computes_the_classical_baseline(small_event_file, tmp_path):
     cfg = phase.phase_config("r", str(small_event_file), None, 1, 0, False, training={"bootstrap_samples": 20})
-    refs = phase.reference_results(cfg, tmp_path / "runs")
+    refs = verdicts.reference_results(cfg, tmp_path / "runs")
     c = refs["classical"]
     assert Path(c["predictions"]) == tmp_path / "runs" / "r" / "classical_predictions_test.npz"
     assert c["n"] == len(phase.read_split(cfg, "test")) and 0 < c["theta68"] <= 180
@@ -295,15 +297,15 @@ def _trial(tid, value, lr, status="COMPLETED"):
 
 def test_trials_markdown_and_plot():
     rows = [_trial("0", 80.0, 1e-3), _trial("1", 70.5, 3e-4), _trial("2", None, 1e-2, "FAILED")]
-    text = phase.trials_markdown(rows, best_id="1").splitlines()
+    text = markdown.trials_markdown(rows, best_id="1").splitlines()
     assert "val_theta68" in text[0] and "training.learning_rate" in text[0]
     assert text[2].startswith("| 1 **(best)** | COMPLETED | 70.50 |")
     assert text[3].startswith("| 0 |") and text[4].startswith("| 2 | FAILED | — |")
-    fig = phase.plot_trials(rows)
+    fig = phase_plots.plot_trials(rows)
     left, right = fig.axes
     assert list(left.lines[1].get_ydata()) == [80.0, 70.5]  # best so far
     assert right.get_visible() and right.get_xlabel() == "training.learning_rate" and right.get_xscale() == "log"
-    assert phase.trials_markdown([]) == "*No trials.*"
+    assert markdown.trials_markdown([]) == "*No trials.*"
 
 
 def test_energy_balanced_alpha_weights_rare_bins_up(small_event_file):
@@ -323,12 +325,12 @@ def test_energy_balanced_alpha_weights_rare_bins_up(small_event_file):
 def test_plane_weight_and_multitask_figures():
     rng = np.random.default_rng(0)
     w = rng.dirichlet([4.0, 1.0, 1.0], size=200)
-    fig = phase.plot_plane_weights(w, rng.uniform(5, 60, 200))
+    fig = phase_plots.plot_plane_weights(w, rng.uniform(5, 60, 200))
     hist, means = fig.axes
     labels = [t.get_text() for t in hist.get_legend().get_texts()]
     assert labels[0] == f"plane U (mean {w[:, 0].mean():.2f})" and len(means.lines) >= 3
     e = rng.uniform(5, 60, 100)
-    fig2 = phase.plot_energy_and_type(e * 1.1, e, rng.random(100), rng.integers(0, 2, 100))
+    fig2 = phase_plots.plot_energy_and_type(e * 1.1, e, rng.random(100), rng.integers(0, 2, 100))
     scatter, probs = fig2.axes
     np.testing.assert_allclose(scatter.lines[0].get_xdata(), e)
     assert len(probs.patches) == 2  # one step histogram per true type

@@ -12,6 +12,8 @@ from edkeras.core.errors import InputError
 from edkeras.core.schema import to_dict
 from edkeras.reco.config import RunConfig
 from edkeras.reco.predictions import Predictions, save_predictions
+from edkeras.reports import markdown
+from edkeras.reports.plots import studies as study_plots
 from edkeras.studies import analysis as pa
 
 
@@ -147,7 +149,7 @@ def test_simulated_sample_at_fixed_directions_without_network(tmp_path):
 
 # ----------------------------------------------------------------------------- tables
 def test_markdown_table_formats_numbers_pairs_and_missing():
-    text = pa.markdown_table(
+    text = markdown.markdown_table(
         [{"a": 1.23456, "b": (1.0, 2.5), "c": None, "d": 3}, {"a": math.nan, "b": "x", "c": True, "d": 4}],
         {"a": "A", "b": "B", "c": "C", "d": "D"}, digits=1,
     )
@@ -156,12 +158,12 @@ def test_markdown_table_formats_numbers_pairs_and_missing():
     assert lines[2] == "| 1.2 | [1.0, 2.5] | — | 3 |"
     assert lines[3] == "| — | x | yes | 4 |"
     with pytest.raises(InputError):
-        pa.markdown_table([], {"a": "A"})
+        markdown.markdown_table([], {"a": "A"})
 
 
 def test_tp_comparison_markdown_ratio():
     table = {"adc_per_mev": {"U": {"sim": 700.0, "real": 677.0}, "X": {"sim": 3900.0, "real": 3996.0}}}
-    text = pa.tp_comparison_markdown(table)
+    text = markdown.tp_comparison_markdown(table)
     row = text.splitlines()[2]
     assert row.startswith("| adc per mev |")
     assert "1.03" in row and "0.98" in row  # 700/677 and 3900/3996
@@ -195,18 +197,18 @@ def test_dataset_figure_panels():
     rng = np.random.default_rng(0)
     n = 60
     it = np.array([1] * 30 + [0] * 30)
-    fig = pa.dataset_figure(rng.uniform(5, 50, n), rng.uniform(5, 50, n), it, rng.uniform(-1, 1, n))
+    fig = study_plots.dataset_figure(rng.uniform(5, 50, n), rng.uniform(5, 50, n), it, rng.uniform(-1, 1, n))
     axes = fig.get_axes()
     assert len(axes) == 3
     labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
     assert labels == ["ES (30)", "CC (30)"]
     with pytest.raises(InputError):
-        pa.dataset_figure(np.ones(3), np.ones(2), np.ones(3), np.ones(3))
+        study_plots.dataset_figure(np.ones(3), np.ones(2), np.ones(3), np.ones(3))
 
 
 def test_pit_figure_uniform_is_flat():
     u = np.random.default_rng(1).random(4000)
-    fig = pa.pit_figure({"kde": u, "peaked": u**3}, bins=10)
+    fig = study_plots.pit_figure({"kde": u, "peaked": u**3}, bins=10)
     ax = fig.get_axes()[0]
     steps = [p for p in ax.patches if type(p).__name__ == "Polygon"]
     flat_y, peaked_y = (p.get_xy()[:, 1] for p in steps[:2])
@@ -214,14 +216,14 @@ def test_pit_figure_uniform_is_flat():
     assert peaked_y.max() > 2.0  # a wrong table piles PIT values up
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kde", "peaked", "flat ±1σ"]
     with pytest.raises(InputError):
-        pa.pit_figure({})
+        study_plots.pit_figure({})
 
 
 def test_theta68_figure_orders_and_highlights():
     entries = [{"name": "slow", "theta68": 50.0, "theta68_ci": [45, 55]},
                {"name": "best", "theta68": 20.0, "theta68_ci": [18, 22]},
                {"name": "broken", "theta68": math.nan}]
-    fig = pa.theta68_figure(entries, highlight="best")
+    fig = study_plots.theta68_figure(entries, highlight="best")
     ax = fig.get_axes()[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["slow", "best"]  # best (smallest) at the top
     colors = [line.get_color() for line in ax.get_lines() if line.get_marker() == "o"]
@@ -232,7 +234,7 @@ def test_resolution_vs_events_figure_guide_scales_as_inverse_sqrt():
     from types import SimpleNamespace
 
     res = [SimpleNamespace(n_events=n, theta68=t, theta68_ci=(t * 0.9, t * 1.1)) for n, t in ((25, 8.0), (100, 4.0))]
-    fig = pa.resolution_vs_events_figure({"truth": res})
+    fig = study_plots.resolution_vs_events_figure({"truth": res})
     ax = fig.get_axes()[0]
     guide = next(line for line in ax.get_lines() if line.get_linestyle() == ":")
     assert np.allclose(guide.get_ydata(), [8.0, 4.0])  # 4 · √(100/25) = 8
@@ -298,7 +300,7 @@ def test_event_pair_figure_has_two_rows_of_planes():
     from conftest import random_batch
 
     top, bottom = random_batch(3, seed=0), random_batch(4, seed=1)
-    fig = pa.event_pair_figure(top, 2, bottom, 0, labels=("real", "sim"))
+    fig = study_plots.event_pair_figure(top, 2, bottom, 0, labels=("real", "sim"))
     titles = [a.get_title() for a in fig.get_axes() if a.get_title()]
     assert len(titles) == 6
     assert titles[0] == "real · plane U" and titles[5] == "sim · plane X"
@@ -313,7 +315,7 @@ def test_show_displays_a_png(monkeypatch):
     monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))
     fig = Figure()
     fig.add_subplot().plot([0, 1])
-    pa.show(fig)
+    study_plots.show(fig)
     assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -324,10 +326,10 @@ def test_with_legends_adds_errorbar_labels_once():
     a, b = fig.subplots(1, 2)
     a.errorbar([1, 2], [3, 4], yerr=[0.1, 0.1], label="network")
     b.plot([0, 1])  # unlabelled: no legend
-    pa.with_legends(fig)
+    study_plots.with_legends(fig)
     assert [t.get_text() for t in a.get_legend().get_texts()] == ["network"]
     assert b.get_legend() is None
-    pa.with_legends(fig)  # a second call keeps the one legend
+    study_plots.with_legends(fig)  # a second call keeps the one legend
     assert len([c for c in a.get_children() if type(c).__name__ == "Legend"]) == 1
 
 

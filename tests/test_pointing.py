@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from edkeras import pointing as L
+from edkeras import pointing as P
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
 from edkeras.core.errors import InputError
-from edkeras import pointing as P
-from edkeras import pointing as L
 from edkeras.reco.predictions import Predictions, save_predictions
 
 Z = np.array([0.0, 0.0, 1.0])

@@ -64,7 +64,7 @@ def test_shipped_model_predicts_and_evaluates_better_than_chance(tmp_path):
 def test_real_events_end_to_end(tmp_path):
     """Real DUNE TP dump → ingest → shipped network and classical fit on the same events."""
     from edkeras.events.eventfile import open_events
-    from edkeras.events.tpstream import ingest_tpstream
+    from edkeras.events.tp_ingest import ingest_tpstream
     from edkeras.reco.classical import classical_directions
     from edkeras.reco.evaluate import evaluate
 

@@ -24,14 +24,9 @@ from edkeras.cli import main as cli_main
 from edkeras.core.detector import PITCH, PLANES, project_direction
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import open_events
-from edkeras.events.tpstream import (
-    GeometryTable,
-    TPStreamOptions,
-    cluster_tps,
-    fit_geometry,
-    ingest_tpstream,
-    pulse_samples,
-)
+from edkeras.events.tp_geometry import GeometryTable, fit_geometry
+from edkeras.events.tp_ingest import cluster_tps, ingest_tpstream
+from edkeras.events.tpstream import TPStreamOptions, pulse_samples
 
 # ----------------------------------------------------------------------------------------
 # the synthetic detector (the test's own constants)

@@ -54,7 +54,7 @@ def runs(tmp_path_factory):
     import keras
 
     from edkeras.cli import main
-    from edkeras.reco.dataset import index_events
+    from edkeras.reco.event_index import index_events
     from edkeras.reco.run_data import prepare_data
     from edkeras.reco.training import train
 

@@ -27,16 +27,8 @@ from edkeras.core.schema import ConfigError, from_dict, to_dict
 from edkeras.events.eventfile import write_events
 from edkeras.reco.config import RunConfig
 from edkeras.reco.search_space import PRESETS, TuningConfig, default_search_space, tuning_from_dict
-from edkeras.reco.tuning import (
-    best_trial,
-    load_tune_config,
-    project_name,
-    resolve_search_space,
-    search,
-    trial_table,
-    tune,
-    tuner_role,
-)
+from edkeras.reco.trials import best_trial, trial_table
+from edkeras.reco.tuning import load_tune_config, project_name, resolve_search_space, search, tune, tuner_role
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = {

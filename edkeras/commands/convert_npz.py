@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from edkeras.events.legacy_npz import convert_npz
+from edkeras.events.legacy_convert import convert_npz
 
 __all__ = ["HELP", "configure", "run"]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 
 from edkeras.core.errors import InputError
-from edkeras.events.tpstream import TPStreamOptions, fit_geometry, ingest_tpstream
+from edkeras.events.tp_geometry import fit_geometry
+from edkeras.events.tp_ingest import ingest_tpstream
+from edkeras.events.tpstream import TPStreamOptions
 
 __all__ = ["HELP", "configure", "run"]
 

@@ -1,24 +1,6 @@
 """Detector constants and wire projections of a DUNE-like horizontal-drift TPC.
 
-Frame (LArSoft): ``x`` = drift (normal to the wire planes), ``y`` = vertical,
-``z`` = along the APA row. Units: cm, MeV, ticks of 500 ns.
-
-The canonical image frame (DESIGN.md §3): image ``(T, C)``; rows increase with +x
-(one row = one tick = ``DRIFT_PER_TICK`` cm); columns increase with the plane's wire
-coordinate ``w_p = r · e_p`` (one column = one wire pitch), with
-
-    e_X = (0, 0, 1),  e_U = (0, -sin α, cos α),  e_V = (0, +sin α, cos α),  α = 35.71°.
-
-Mirror symmetries of this frame (used by the augmentation and tested against the
-simulator):
-
-==========  ===============  ====================================================
-mirror      label change     image change
-==========  ===============  ====================================================
-x → −x      d_x → −d_x       flip rows of U, V, X
-y → −y      d_y → −d_y       swap U ↔ V
-z → −z      d_z → −d_z       swap U ↔ V, flip columns of U, V, X
-==========  ===============  ====================================================
+Method notes: ``docs/methods.md``, section ``edkeras.core.detector``.
 """
 
 from __future__ import annotations

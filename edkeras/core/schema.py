@@ -1,10 +1,6 @@
 """Strict configuration: JSON ↔ frozen dataclasses, where every key is used or rejected.
 
-The earlier system ignored misspelt and unknown keys without a word (``hyperopt``,
-``augmentation``, ``dropout_rate``, seeds…). Here an unknown key is an error that names
-it, suggests the nearest valid key and lists them all; a wrong type is an error that names
-the key, the type expected and the value received. Defaults are written back by
-:func:`to_dict`, so a saved config replays the run.
+Method notes: ``docs/methods.md``, section ``edkeras.core.schema``.
 
 Example:
     >>> @dataclass(frozen=True)

@@ -1,16 +1,6 @@
 """The von Mises–Fisher distribution on the 2-sphere, in numpy.
 
-The vMF is the spherical analogue of a Gaussian: the density of a unit vector x around a
-mean direction μ is f(x) = C3(κ) exp(κ μ·x), with C3(κ) = κ / (4π sinh κ). κ is the
-concentration: κ → 0 is isotropic, large κ a tight cone of width ≈ 1/√κ radians. It is
-what the uncertainty head of a direction network predicts (one κ per event), the
-per-event model of a supernova burst's electron directions, and the shape of the
-forward peak in the likelihood tables.
-
-Its key property here: the cosine t = μ·x of the angle to the mean has the density
-p(t) = κ e^{κ t} / (2 sinh κ) on [−1, 1], whose CDF inverts in closed form, so the
-sampler below is exact. Every formula is written with ``expm1``/``log1p`` so that it is
-stable from κ = 1e−3 (almost isotropic) to κ = 1e4 (a 0.6° cone) and beyond.
+Method notes: ``docs/methods.md``, section ``edkeras.core.vmf``.
 
 Example:
     >>> import numpy as np

@@ -1,24 +1,6 @@
 """Image statistics of two event files side by side, at matched true energy.
 
-The question it answers: does the simulation draw images like the reference (real DUNE
-events ingested from trigger-primitive dumps)? Per plane and per event it measures
-
-- ``pixels``: pixels over threshold (non-zero pixels of the window);
-- ``pulses``, ``pulse_samples``: runs of lit pixels along time on one channel (the image's
-  trigger primitives) and their median length in ticks (samples over threshold): they
-  tell whether a difference in ``pixels`` comes from more hit channels or longer pulses;
-- ``adc_median``, ``adc_p90``: median and 90th percentile of the ADC of the lit pixels;
-- ``ticks``, ``channels``: ticks and channels spanned by the main cluster (the connected
-  group of lit pixels with the largest ADC sum; pixels within 3 empty ticks and 2 empty
-  channels are connected, as the DUNE TP clustering joins TPs);
-- ``adc_per_mev``: the window's ADC sum per MeV of true electron energy;
-- ``other_clusters``: clusters in the window besides the main one (blips, background);
-
-and the U–V asymmetry (U median / V median of each statistic). The other file's events
-are matched in true energy to the reference: for each reference event its ``k`` nearest
-events in energy, so that an energetic reference sample is not compared with a soft one.
-Every median (the mean for ``other_clusters``) gets a bootstrap interval; the verdict is ``agree`` when the two medians
-differ by at most ``tolerance`` (15 %) or the intervals overlap, else ``differs``.
+Method notes: ``docs/methods.md``, section ``edkeras.events.compare``.
 
 Example:
     >>> report = compare_event_files("real_es.h5", "sim_es.h5")

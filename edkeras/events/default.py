@@ -11,7 +11,7 @@ one process simulates under a file lock while the others wait, and the file appe
 its name only when complete.
 
 Example:
-    >>> from edkeras.events import default_dataset
+    >>> from edkeras.events.default import default_dataset
     >>> path = default_dataset(n_events=6000, seed=1234)   # simulated once, then reused
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from edkeras.core.errors import InputError
 from edkeras.core.schema import to_dict
 from edkeras.events.eventfile import open_events
-from edkeras.events.sim import SimConfig
+from edkeras.events.sim import SimConfig, simulate_to_file
 
 __all__ = ["data_dir", "default_dataset", "simulator_tag"]
 
@@ -75,8 +75,6 @@ def default_dataset(n_events: int = 6000, seed: int = 1234, workers: int = 1) ->
         fcntl.flock(fh, fcntl.LOCK_EX)  # the first caller simulates; the others wait here
         try:
             if not path.exists():
-                from edkeras.events.sim import SimConfig, simulate_to_file
-
                 simulate_to_file(
                     path, int(n_events), seed=int(seed), config=SimConfig(), workers=workers, progress=True
                 )

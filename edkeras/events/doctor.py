@@ -1,55 +1,6 @@
 """Check an event file for the problems that quietly ruin a direction network.
 
-``edkeras doctor FILE`` reads an event file in chunks (it never loads the images whole)
-and reports, check by check (status ``ok``, ``warn`` or ``fail``):
-
-- ``structure``: the file opens as an ``edkeras-events`` file; event count, image shape,
-  geometry.
-- ``pixels_finite`` / ``pixels_nonnegative``: events with NaN/inf or negative pixels, per
-  plane (any → fail: a single NaN poisons a training step).
-- ``empty_images``: images without a single charged pixel, per plane (count, fraction);
-  warn above :data:`EMPTY_WARN_FRACTION`, fail above :data:`EMPTY_FAIL_FRACTION`.
-- ``truth_direction``, ``nu_direction``: known/unknown counts; zero, partly-NaN or non-unit
-  vectors (|\\|d\\| − 1| > :data:`UNIT_TOLERANCE`) → fail.
-- ``event_ids``: duplicate event ids → fail (splits are made by event id).
-- ``energy``: ranges of the true and the reconstructed energy; negative or infinite → fail.
-- ``interaction``: ES / CC / unknown counts; any other value → fail.
-- ``orientation_U``, ``orientation_V``, ``orientation_X``: does the image agree with its
-  label? See below.
-
-**Orientation check.** In the canonical frame (DESIGN.md §3) an image's rows run with +x
-(one row = ``geometry.drift_per_tick`` cm) and its columns with the plane's wire coordinate
-(one column = ``geometry.pitch[plane]`` cm). For every event with a known truth direction and
-every plane we compare two slope signs:
-
-- the image's: the sign of the charge-weighted covariance of (row, column) positions in cm,
-  which is the sign of the slope of the charge's principal axis;
-- the label's: the sign of ``d_row · d_col`` of the true direction projected onto the plane
-  (:func:`edkeras.core.detector.project_direction`).
-
-A file whose rows or columns run the other way than their labels on part of the detector
-(as on half of the APAs of the earlier system's files) shows agreement near ``1 − a`` there
-instead of the usual ``a`` (well above one half). Some events have no defined sign and are
-left out, and counted: images with fewer than :data:`MIN_PIXELS` charged pixels, images
-whose charge is nearly round or aligned with an image axis (|correlation| <
-:data:`MIN_ABS_CORRELATION`), and labels whose projection lies within
-:data:`AXIS_MARGIN_DEG` of an image axis (their sign flips under the smallest scatter).
-
-Agreement is given overall and per **vertex region** = (side of the vertex in x, half in
-y, column in z). In a horizontal-drift detector the readout orientation is fixed per drift
-volume: the sign of x says which side of an APA the charge drifted to (which way ticks
-run), the y half separates the upper APAs from the lower, inverted ones, and z bins of one
-APA length (:data:`APA_LENGTH_CM`, counted from z = 0; coarse, gaps ignored) separate the
-APAs of a row. One region is, approximately, one APA face: where an orientation bug lives.
-Events without a vertex form the region ``vertex unknown``.
-
-A plane **fails** when (with at least :data:`MIN_EVENTS` compared events) its overall
-agreement or one region's agreement is below :data:`FAIL_AGREEMENT` (near one half or
-below), or when a region's agreement is more than :data:`FAIL_DROP` below the agreement of
-all other regions together and the difference exceeds :data:`SIGNIFICANCE` standard
-errors; it **warns** for a drop of more than :data:`WARN_DROP` at the same significance.
-Straight synthetic tracks agree in ~100 % of cases; a well-oriented file of real electrons
-(multiple scattering, bremsstrahlung) should still agree well above 60 %.
+Method notes: ``docs/methods.md``, section ``edkeras.events.doctor``.
 
 Example:
     >>> report = check_event_file("data/events.h5")

@@ -1,19 +1,6 @@
 """Train / validation / test splits by event id (or by source file), seeded and machine-independent.
 
-A split decides once, before any training, which events may teach the network (train),
-which may choose its epoch, checkpoint and hyperparameters (val), and which are held out
-to measure it (test). The earlier system split per sample, unseeded, with no test set; its
-reported numbers came from the events that had chosen the model. Here:
-
-* every event gets a 64-bit hash of (seed, source-file name, event id) computed with
-  fixed-width integer arithmetic (splitmix64), so the same seed gives the same split on
-  any machine, in any file order, whatever loader reads it;
-* events are ranked by that hash: the first ``round(N · test_fraction)`` are test, the
-  next ``round(N · val_fraction)`` are validation, the rest train (exact counts);
-* with ``by="file"`` whole source files go to one split (ranked by the hash of their name),
-  for when events of one file are correlated (one simulation job, one run period);
-* the split is saved in the run folder (:func:`save_split`) with the event ids of every
-  split, so a later analysis can prove which events it was allowed to use.
+Method notes: ``docs/methods.md``, section ``edkeras.events.splits``.
 
 Example:
     >>> ids = np.arange(1000)

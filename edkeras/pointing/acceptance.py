@@ -1,35 +1,6 @@
 """Detector-frame acceptance of a reconstruction: where its directions go whatever the source.
 
-A likelihood table P(cos θ | E) says how reconstructed directions d scatter around the
-direction m̂(s) they cluster at for a supernova direction s. A reconstruction may in
-addition prefer some detector directions for every source — a network that has learnt
-the drift axis well and the vertical badly puts more directions near ±x than an isotropic
-sample of supernovae would. The density of d is then
-
-    p(d | s, E) = g(d) · f_E(d·m̂(s)) / (2π · Z_E(s)),    Z_E(s) = ∫ g(d) f_E(d·m̂(s)) dΩ / 2π,
-
-with f_E the table row (∫ f dt = 1 over cos θ = t) and g the **acceptance**. g(d) does not
-depend on s and drops out of a burst fit, but its normalisation Z_E(s) does not: a burst
-likelihood without it is Σ ln f, which favours the directions the reconstruction prefers
-anyway — and a few thousand CC events, each with a nearly flat row, multiply a small
-preference into many units of ln L.
-
-Here g is a sum of real spherical harmonics up to degree ℓ_max (mean 1 over the sky):
-
-    g(d) = 1 + Σ_{1 ≤ ℓ ≤ ℓ_max} Σ_m a_ℓm Y_ℓm(d),
-
-and by the Funk–Hecke theorem the normalisation is exact and cheap:
-
-    Z_E(s) = 1 + Σ_ℓm a_ℓm λ_ℓ(E) Y_ℓm(m̂(s)),    λ_ℓ(E) = ∫ f_E(t) P_ℓ(t) dt
-
-(λ_ℓ are the Legendre moments of the row: a sharp row has λ_ℓ ≈ 1 and Z ≈ g(m̂(s)), a flat
-row has λ_ℓ ≈ 0 for ℓ ≥ 1 and Z ≈ 1). The coefficients a_ℓm are fitted by maximum
-likelihood on a calibration sample with known s_j (:func:`fit_acceptance`): maximise
-Σ_j [ln g(d_j) − ln Z_j(s_j)] with the table held fixed, plus a weak Gaussian prior
-(σ = 0.5 on every a_ℓm) so that harmonics the sample cannot constrain stay near 0. Where
-the rows are sharp the data hardly constrain g — and there Z ≈ g(m̂(s)) hardly matters;
-where they are broad (CC events, poor ES events) g is the distribution of the predictions
-itself, which is what Z needs.
+Method notes: ``docs/methods.md``, section ``edkeras.pointing.acceptance``.
 """
 
 from __future__ import annotations

@@ -1,42 +1,7 @@
 """Augmentation of training batches: the exact mirror group of the three-plane geometry,
 electronics-like noise, gain scaling, and (off by default) mix-up.
 
-**Mirrors are exact symmetries.** In the canonical image frame (DESIGN.md §3: rows along
-+x, columns along the wire coordinate ``w_p = r · e_p`` with e_X = (0, 0, 1),
-e_U = (0, −sin α, cos α), e_V = (0, sin α, cos α)) a reflection of the whole event maps
-the detector's readout onto itself:
-
-==========  ===============  ====================================================
-mirror      label change     image change
-==========  ===============  ====================================================
-x → −x      d_x → −d_x       flip rows of U, V, X
-y → −y      d_y → −d_y       swap U ↔ V
-z → −z      d_z → −d_z       swap U ↔ V, flip columns of U, V, X
-==========  ===============  ====================================================
-
-(x: drift is symmetric about the anode and the diffusion and lifetime depend on |x|;
-y: w_U(x, −y, z) = w_V(x, y, z); z: w_U(x, y, −z) = −w_V(x, y, z); U and V share pitch,
-response, gain and threshold.) Their compositions form a group of eight elements,
-:data:`MIRRORS`. ``tests/test_sim_geometry.py`` proves it: the simulator reads out an event
-and its mirrored twin from the same random numbers and the images agree with
-:func:`mirror_event` to floating-point precision. (Real data break the y-mirror a
-little: the measured U and V gains differ, 677 vs 564 ADC/MeV in REAL_TP_STATS.md.)
-
-**Rotating the three images together is not a symmetry** (the proposal's section 3a).
-Each image is a projection onto (x, w_p) with a different wire direction; a rotation of
-the event in 3-D by an angle ψ about, say, the drift axis changes the three wire
-coordinates by *different* linear maps (w_U, w_V, w_X mix with the perpendicular wire
-coordinate, which no image records), so there is no image operation that produces the
-rotated event's images, and rotating each 2-D image by the same angle corresponds to no
-3-D rotation at all. The image axes also have different units (0.08 cm per tick against
-0.47 cm per wire), so an in-image rotation shears the physical track; and the signal
-shape, diffusion and threshold act along the time axis only, so a rotated image has
-pulses of the wrong shape. A network trained on rotated images learns a label that no
-real event would carry. Only the eight mirrors (and the identity) are offered here.
-
-Noise and gain act on the zero-suppressed trigger-primitive images as the electronics
-would: noise perturbs the samples that are read out (below-threshold samples are never
-recorded), and gain scales the charge per plane and overall.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.augment``.
 
 Example:
     >>> rng = np.random.default_rng(0)

@@ -1,56 +1,6 @@
 """A classical (non-ML) electron-direction reconstruction on the canonical images.
 
-This is the floor any network must clear: what a physicist gets from the same three
-plane images with a line fit and a little knowledge of how an electron deposits charge.
-
-1. **Line fit per plane.** Each image is a charge map in physical units: rows are drift
-   distance x (``drift_per_tick`` cm per row), columns are the wire coordinate w_p
-   (``pitch`` cm per column). The charge-weighted principal axis of that map (the
-   eigenvector of the 2×2 charge-weighted covariance with the larger eigenvalue) is the
-   track's projection onto the (x, w_p) plane, up to its sign. Its quality is the
-   anisotropy (λ1 − λ2)/(λ1 + λ2): 1 for a thin line, 0 for a blob or a point.
-2. **3-D direction.** A 3-D direction d projects onto plane p as (d_x, d·e_p) (see
-   :func:`edkeras.core.detector.project_direction`). A measured 2-D axis (cos φ_p, sin φ_p)
-   says that d is orthogonal to n_p = (sin φ_p, −cos φ_p e_p,y, −cos φ_p e_p,z). The
-   direction minimises Σ_p w_p (n_p · d)² (weights w_p = anisotropy²; any two planes
-   with a usable axis determine d; the sign of each plane's axis drops out). For tracks
-   at nearly constant drift coordinate every plane shows a flat line and the ratios say
-   nothing; there the projected *lengths* do: the planes see the same charge, so their
-   2×2 covariances are projections of one 3-D covariance Σ, fitted by least squares (nine
-   equations, six unknowns). A small term ε |d × d_Σ|² pulling towards Σ's axis d_Σ is
-   added, and d is the eigenvector of the resulting 3×3 matrix with the smallest
-   eigenvalue.
-3. **Head–tail** (the sign of d; the idea of DUNE's "brems flipping"). Along the track
-   projected on each plane, four features are measured, each changing sign with d:
-
-   * ``profile``: (Q_last − Q_first)/(Q_last + Q_first), the charge in the last third of
-     the track core against the first third (core = pixels within ``corridor_cm`` of the
-     axis; the track extent is the 5–95 % charge quantile range of the core along the axis);
-   * ``displaced``: (charge off the core downstream of the track's middle − upstream) /
-     plane charge (scattered ends, delta rays, shower);
-   * ``spread``: (r_late − r_early)/(r_late + r_early), the charge-weighted transverse RMS
-     of the second half of the track against the first (multiple scattering grows as the
-     electron slows down);
-   * ``beyond``: (charge beyond the end of the extent − before its start) / plane charge
-     (bremsstrahlung blips convert *downstream*).
-
-   They are averaged over the planes with weights h_p = anisotropy × projected length of d
-   on the plane, and combined by a :class:`HeadTailModel`: score = Σ_j (w_j + v_j z) F_j with
-   z = ln(E_X/20 MeV) from the X-plane charge, since which end looks denser depends on the
-   energy. d is reversed when the score is negative. The weights are a logistic regression
-   (:func:`fit_head_tail_model`) on simulated electrons; :data:`DEFAULT_HEAD_TAIL` says
-   which. A textbook picture (the start thin and minimum-ionising, the end with a
-   Bragg-like rise) holds only in part: in the simulation the collision dE/dx of a 20–70
-   MeV electron is *higher* at the start (relativistic rise, 1.63 → 1.37 MeV cm²/g from 20
-   to 1 MeV) and the Bragg rise is confined to the last millimetres, so the spread and the
-   displaced charge carry most of the information; a pure charge-profile rule
-   (``HeadTailModel(weights=(1, 0, 0, 0), energy_weights=(0, 0, 0, 0))``) is available for
-   tests and comparisons.
-4. Optionally (``start_fraction``), the axis is refitted on the first part of the track
-   only, where multiple scattering has not yet bent it (on simulated events it does not
-   help on average; it is off by default).
-
-Everything is vectorised over events with numpy; events are processed in chunks.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.classical``.
 
 Example:
     >>> from edkeras.reco.classical import classical_directions
@@ -72,16 +22,14 @@ import numpy as np
 from edkeras.core.detector import PLANES, Geometry
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import EventBatch, EventFile, open_events
+from edkeras.reco.head_tail import HEAD_TAIL_FEATURES, HeadTailModel, _head_tail_features, _sigmoid
 from edkeras.reco.predictions import save_predictions
 
 __all__ = [
     "DEFAULT_HEAD_TAIL",
-    "HEAD_TAIL_FEATURES",
     "ClassicalFit",
-    "HeadTailModel",
     "classical_directions",
     "fit_classical",
-    "fit_head_tail_model",
     "plane_vectors",
     "save_classical_predictions",
 ]
@@ -90,81 +38,6 @@ __all__ = [
 _INPUT_ALIASES = {"U": ("U", "view_u"), "V": ("V", "view_v"), "X": ("X", "view_x")}
 _MIN_PLANE_WEIGHT = 1e-3
 """Planes whose axis weight (anisotropy²) is below this are not used for the 3-D solve."""
-
-
-HEAD_TAIL_FEATURES: tuple[str, ...] = ("profile", "displaced", "spread", "beyond")
-"""Head–tail features, each positive when the axis points from the start to the end of
-the track in the picture it describes (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class HeadTailModel:
-    """A linear head–tail decision: score = Σ_j (w_j + v_j z) F_j, reverse the axis if < 0.
-
-    F_j are the plane-averaged :data:`HEAD_TAIL_FEATURES`, z = ln(E_X / ``reference_mev``)
-    with E_X = (X-plane charge) / ``adc_per_mev_x``, so that the weight of a feature may
-    change with the electron's energy (a short, curly track and a showering one end
-    differently).
-
-    Attributes:
-        weights: w_j, one per feature.
-        energy_weights: v_j, one per feature.
-        adc_per_mev_x: ADC per MeV on the X plane (≈ 3,900 in the simulation and in DUNE TPs).
-        reference_mev: energy at which z = 0.
-        n_fit: events it was fitted on (0: set by hand).
-        accuracy: share of those events whose sense it chose right.
-    """
-
-    weights: tuple[float, ...]
-    energy_weights: tuple[float, ...]
-    adc_per_mev_x: float = 3900.0
-    reference_mev: float = 20.0
-    n_fit: int = 0
-    accuracy: float = float("nan")
-
-    def __post_init__(self) -> None:
-        nf = len(HEAD_TAIL_FEATURES)
-        if len(self.weights) != nf or len(self.energy_weights) != nf:
-            raise InputError(
-                f"HeadTailModel: weights and energy_weights need {nf} numbers each ({', '.join(HEAD_TAIL_FEATURES)}); "
-                f"received {len(self.weights)} and {len(self.energy_weights)}"
-            )
-
-    def design(self, features: np.ndarray, charge_x: np.ndarray) -> np.ndarray:
-        """The regression inputs [F, F·z] (N, 2F)."""
-        e_x = np.maximum(np.asarray(charge_x, dtype=np.float64), 1e-9) / self.adc_per_mev_x
-        z = np.log(e_x / self.reference_mev)
-        return np.concatenate([features, features * z[:, None]], axis=1)
-
-    def score(self, features: np.ndarray, charge_x: np.ndarray) -> np.ndarray:
-        """The decision score (N,); positive keeps the axis as it is."""
-        return self.design(features, charge_x) @ np.concatenate([self.weights, self.energy_weights])
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "weights": list(self.weights),
-            "energy_weights": list(self.energy_weights),
-            "adc_per_mev_x": self.adc_per_mev_x,
-            "reference_mev": self.reference_mev,
-            "n_fit": self.n_fit,
-            "accuracy": self.accuracy,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HeadTailModel:
-        """Inverse of :meth:`to_dict`; unknown keys are refused."""
-        valid = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise InputError(
-                f"HeadTailModel: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(valid))}"
-            )
-        d = dict(data)
-        for k in ("weights", "energy_weights"):
-            if k in d:
-                d[k] = tuple(float(x) for x in d[k])
-        return cls(**d)
 
 
 DEFAULT_HEAD_TAIL = HeadTailModel(
@@ -379,73 +252,6 @@ def _solve_3d(
     return d, ok, weights
 
 
-def _weighted_quantiles(t: np.ndarray, w: np.ndarray, fractions: tuple[float, ...]) -> list[np.ndarray]:
-    """Per-row weighted quantiles of t (N, P) with weights w (N, P) ≥ 0 (NaN where no weight)."""
-    order = np.argsort(t, axis=1)
-    ts = np.take_along_axis(t, order, axis=1)
-    cw = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
-    total = cw[:, -1:]
-    has = total[:, 0] > 0
-    cw = cw / np.where(total > 0, total, 1.0)
-    out = []
-    for f in fractions:
-        idx = np.argmax(cw >= f, axis=1)
-        out.append(np.where(has, ts[np.arange(len(ts)), idx], np.nan))
-    return out
-
-
-def _head_tail_features(
-    q: np.ndarray,
-    xs: np.ndarray,
-    ws: np.ndarray,
-    fit: dict[str, np.ndarray],
-    u: np.ndarray,
-    corridor_cm: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Head–tail features of one plane for the oriented projected axis u (N, 2) (not unit).
-
-    Every feature changes sign when u is reversed (see :data:`HEAD_TAIL_FEATURES`).
-
-    Returns ``(features (N, 4), geometry)`` where geometry holds the along-axis coordinate
-    ``t`` (N, T, C), the perpendicular distance ``n``, and the track extent ``lo, hi``.
-    """
-    n_ev = q.shape[0]
-    length = np.linalg.norm(u, axis=1)
-    uhat = u / np.where(length > 0, length, 1.0)[:, None]
-    dx = xs[None, :, None] - fit["mx"][:, None, None]
-    dw = ws[None, None, :] - fit["mw"][:, None, None]
-    t = dx * uhat[:, 0, None, None] + dw * uhat[:, 1, None, None]
-    n = -dx * uhat[:, 1, None, None] + dw * uhat[:, 0, None, None]
-    core = np.abs(n) <= corridor_cm
-    qcore = q * core
-    lo, hi = _weighted_quantiles(t.reshape(n_ev, -1), qcore.reshape(n_ev, -1), (0.05, 0.95))
-    ext = hi - lo
-    good = np.isfinite(ext) & (ext > 0)
-    lo = np.where(good, lo, 0.0)
-    hi = np.where(good, hi, 0.0)
-    ext = np.where(good, ext, 1.0)
-    mid = 0.5 * (lo + hi)
-    b = (slice(None), None, None)
-    qtot = np.maximum(fit["Q"], 1e-12)
-    first = (qcore * (t < (lo + ext / 3.0)[b])).sum(axis=(1, 2))
-    last = (qcore * (t > (hi - ext / 3.0)[b])).sum(axis=(1, 2))
-    f_profile = (last - first) / np.maximum(last + first, 1e-12)
-    off = q * ~core
-    f_displaced = ((off * (t > mid[b])).sum(axis=(1, 2)) - (off * (t < mid[b])).sum(axis=(1, 2))) / qtot
-    wide = q * (np.abs(n) <= 3.0 * corridor_cm)
-    late_w = wide * (t > mid[b])
-    early_w = wide * (t <= mid[b])
-    r_late = np.sqrt((late_w * n * n).sum(axis=(1, 2)) / np.maximum(late_w.sum(axis=(1, 2)), 1e-12))
-    r_early = np.sqrt((early_w * n * n).sum(axis=(1, 2)) / np.maximum(early_w.sum(axis=(1, 2)), 1e-12))
-    f_spread = (r_late - r_early) / np.maximum(r_late + r_early, 1e-12)
-    beyond_end = (q * (t > (hi + corridor_cm)[b])).sum(axis=(1, 2))
-    before_start = (q * (t < (lo - corridor_cm)[b])).sum(axis=(1, 2))
-    f_beyond = (beyond_end - before_start) / qtot
-    feats = np.stack([f_profile, f_displaced, f_spread, f_beyond], axis=1)
-    feats = np.where((good & (length > 0))[:, None], feats, 0.0)
-    return feats, {"t": t, "n": n, "lo": lo, "hi": hi, "good": good}
-
-
 def _fit_chunk(
     images: dict[str, np.ndarray],
     geometry: Geometry,
@@ -608,72 +414,6 @@ def fit_classical(
     )
 
 
-def fit_head_tail_model(
-    batch: Any,
-    geometry: Geometry | None = None,
-    *,
-    l2: float = 1e-3,
-    adc_per_mev_x: float = 3900.0,
-    **fit_options: Any,
-) -> HeadTailModel:
-    """Fit the head–tail weights by logistic regression on events with a known direction.
-
-    The label of an event is whether its fitted axis (before any head–tail choice) points
-    along the true direction; the model is a logistic regression without intercept on the
-    features and their products with z = ln(E_X / 20 MeV) (reversing the axis reverses every
-    feature, so the decision must be odd in them). Fit on simulated or training events only —
-    never on the events a result is quoted on.
-
-    Args:
-        batch: an EventBatch with ``direction`` (truth) known.
-        geometry: readout geometry.
-        l2: ridge penalty on the weights.
-        adc_per_mev_x: X-plane ADC per MeV of the data (the energy proxy's scale).
-        **fit_options: options of :func:`fit_classical` (``threshold``, ``corridor_cm``, …).
-
-    Returns:
-        A :class:`HeadTailModel`.
-    """
-    from scipy.optimize import minimize
-
-    truth = getattr(batch, "direction", None)
-    if truth is None or not np.isfinite(np.asarray(truth, dtype=np.float64)).all():
-        raise InputError("fit_head_tail_model: every event needs a known true direction (batch.direction)")
-    fit_options = {k: v for k, v in fit_options.items() if k != "head_tail"}
-    fit = fit_classical(batch, geometry, head_tail=False, **fit_options)
-    keep = fit.ok
-    y = np.where(np.sum(fit.direction * np.asarray(truth, dtype=np.float64), axis=1) >= 0, 1.0, -1.0)[keep]
-    probe = HeadTailModel(
-        weights=(0.0,) * len(HEAD_TAIL_FEATURES),
-        energy_weights=(0.0,) * len(HEAD_TAIL_FEATURES),
-        adc_per_mev_x=adc_per_mev_x,
-    )
-    x = probe.design(fit.features[keep], fit.charge_x[keep])
-    scale = np.maximum(x.std(axis=0), 1e-12)
-    xs = x / scale
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        m = y * (xs @ w)
-        val = np.mean(np.logaddexp(0.0, -m)) + l2 * float(w @ w)
-        grad = -(xs * (y * _sigmoid(-m))[:, None]).mean(axis=0) + 2 * l2 * w
-        return float(val), grad
-
-    res = minimize(loss, np.zeros(xs.shape[1]), jac=True, method="L-BFGS-B")
-    w = res.x / scale
-    nf = len(HEAD_TAIL_FEATURES)
-    return HeadTailModel(
-        weights=tuple(float(v) for v in w[:nf]),
-        energy_weights=tuple(float(v) for v in w[nf:]),
-        adc_per_mev_x=adc_per_mev_x,
-        n_fit=int(keep.sum()),
-        accuracy=float(np.mean(y * (x @ w) > 0)),
-    )
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def classical_directions(
     batch_or_images: Any, geometry: Geometry | None = None, **options: Any
 ) -> np.ndarray:
@@ -772,4 +512,66 @@ def save_classical_predictions(
         event_id=batch.event_id,
         split=split,
         run=run,
+    )
+
+
+def fit_head_tail_model(
+    batch: Any,
+    geometry: Geometry | None = None,
+    *,
+    l2: float = 1e-3,
+    adc_per_mev_x: float = 3900.0,
+    **fit_options: Any,
+) -> HeadTailModel:
+    """Fit the head–tail weights by logistic regression on events with a known direction.
+
+    The label of an event is whether its fitted axis (before any head–tail choice) points
+    along the true direction; the model is a logistic regression without intercept on the
+    features and their products with z = ln(E_X / 20 MeV) (reversing the axis reverses every
+    feature, so the decision must be odd in them). Fit on simulated or training events only —
+    never on the events a result is quoted on.
+
+    Args:
+        batch: an EventBatch with ``direction`` (truth) known.
+        geometry: readout geometry.
+        l2: ridge penalty on the weights.
+        adc_per_mev_x: X-plane ADC per MeV of the data (the energy proxy's scale).
+        **fit_options: options of :func:`fit_classical` (``threshold``, ``corridor_cm``, …).
+
+    Returns:
+        A :class:`HeadTailModel`.
+    """
+    from scipy.optimize import minimize
+
+    truth = getattr(batch, "direction", None)
+    if truth is None or not np.isfinite(np.asarray(truth, dtype=np.float64)).all():
+        raise InputError("fit_head_tail_model: every event needs a known true direction (batch.direction)")
+    fit_options = {k: v for k, v in fit_options.items() if k != "head_tail"}
+    fit = fit_classical(batch, geometry, head_tail=False, **fit_options)
+    keep = fit.ok
+    y = np.where(np.sum(fit.direction * np.asarray(truth, dtype=np.float64), axis=1) >= 0, 1.0, -1.0)[keep]
+    probe = HeadTailModel(
+        weights=(0.0,) * len(HEAD_TAIL_FEATURES),
+        energy_weights=(0.0,) * len(HEAD_TAIL_FEATURES),
+        adc_per_mev_x=adc_per_mev_x,
+    )
+    x = probe.design(fit.features[keep], fit.charge_x[keep])
+    scale = np.maximum(x.std(axis=0), 1e-12)
+    xs = x / scale
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        m = y * (xs @ w)
+        val = np.mean(np.logaddexp(0.0, -m)) + l2 * float(w @ w)
+        grad = -(xs * (y * _sigmoid(-m))[:, None]).mean(axis=0) + 2 * l2 * w
+        return float(val), grad
+
+    res = minimize(loss, np.zeros(xs.shape[1]), jac=True, method="L-BFGS-B")
+    w = res.x / scale
+    nf = len(HEAD_TAIL_FEATURES)
+    return HeadTailModel(
+        weights=tuple(float(v) for v in w[:nf]),
+        energy_weights=tuple(float(v) for v in w[nf:]),
+        adc_per_mev_x=adc_per_mev_x,
+        n_fit=int(keep.sum()),
+        accuracy=float(np.mean(y * (x @ w) > 0)),
     )

@@ -1,30 +1,6 @@
 """Stream events from event files into Keras, without loading the files whole.
 
-An event file of 200,000 events of 3 × 128 × 32 images is ≈ 10 GB uncompressed; the
-training loop must neither hold it in memory nor wait for it. :class:`EventDataset` is a
-``keras.utils.PyDataset`` (so it works with every Keras backend) that reads the events of
-one split in **blocks** aligned with the file's HDF5 chunks (each chunk is decompressed
-once per pass), and for training:
-
-* shuffles in two stages, seeded per epoch: the order of the blocks, then the events
-  inside a **window** of about ``shuffle_buffer`` events (a few blocks); memory holds at
-  most two windows and the one being read, whatever the file size;
-* reads the next window **ahead** in a background thread while the model trains, the
-  chunks decompressed by ``readers`` threads in parallel (gzip and shuffle are undone here,
-  byte-identical to h5py; other codecs are read through h5py);
-* yields ``(inputs, targets)`` batches: inputs ``view_u``, ``view_v``, ``view_x`` (B, T, C)
-  raw ADC images (and ``energy`` (B, 1), the reconstructed MeV, when asked); targets by
-  output name: ``direction`` (B, 3), and for the multitask head ``energy`` (B, 1) true MeV
-  and ``interaction`` (B, 1) (1 = ES);
-* applies :func:`edkeras.reco.augment.augment_batch` to training batches only, with a
-  random generator seeded by (seed, epoch, batch), so a run is reproducible;
-* repeats forever, batch ``i`` being batch ``i mod steps`` of epoch ``i // steps``: the
-  content of a batch depends only on its index, never on when Keras asks for it (Keras
-  prefetches the next epoch before it announces it). Pass ``steps_per_epoch`` to ``fit``
-  and the :class:`EpochSync` callback (it also sets the first epoch after a resume).
-
-Evaluation datasets (``training=False``) give every event once, in index order, no
-augmentation. ``cache=True`` reads the selected events into memory once.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.dataset``.
 
 Example:
     >>> index = index_events(["events.h5"])
@@ -39,11 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import h5py
@@ -54,8 +27,13 @@ from edkeras.core.detector import PLANES
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import H5_ERRORS, HDF5_LOCK, open_events
 from edkeras.reco.augment import augment_batch
+from edkeras.reco.event_index import EventIndex, _codec, _damaged, _decode_into
 
-__all__ = ["INPUT_NAMES", "EpochSync", "EventDataset", "EventIndex", "index_events"]
+__all__ = [
+    "INPUT_NAMES",
+    "EpochSync",
+    "EventDataset",
+]
 
 INPUT_NAMES: dict[str, str] = {"U": "view_u", "V": "view_v", "X": "view_x"}
 """Model input name of each plane."""
@@ -63,138 +41,6 @@ INPUT_NAMES: dict[str, str] = {"U": "view_u", "V": "view_v", "X": "view_x"}
 _LABEL_FIELDS = ("event_id", "direction", "energy", "interaction", "nu_direction", "reco_energy")
 
 
-_SHUFFLE, _DEFLATE = 2, 1  # HDF5 filter ids
-
-
-def _codec(ds: h5py.Dataset) -> tuple[int, ...] | None:
-    """The filter pipeline of ``ds`` when this module can decode its chunks (shuffle, gzip), else None."""
-    if ds.chunks is None:
-        return None
-    plist = ds.id.get_create_plist()
-    filters = tuple(int(plist.get_filter(i)[0]) for i in range(plist.get_nfilters()))
-    return filters if set(filters) <= {_SHUFFLE, _DEFLATE} else None
-
-
-def _damaged(what: str, e: Exception) -> InputError:
-    return InputError(f"{what}: cannot be read ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'}); "
-                      "the file is damaged (edkeras doctor FILE shows which events); regenerate or copy it again")
-
-
-def _decode_into(
-    raw: bytes, filters: tuple[int, ...], mask: int, chunk: tuple[int, ...], dtype: Any,
-    local: np.ndarray, out: np.ndarray, where: np.ndarray, what: str = "a chunk",
-) -> None:
-    """Undo a chunk's filters (last first; bit i of ``mask`` = filter i skipped) and write rows.
-
-    Gives the bytes HDF5 would give (``tests/test_dataset.py`` compares with h5py). A chunk
-    that does not decode raises :class:`InputError` naming ``what`` (file, plane, rows).
-    """
-    try:
-        buf = np.frombuffer(raw, dtype=np.uint8)
-        for i in reversed(range(len(filters))):
-            if mask & (1 << i):
-                continue
-            if filters[i] == _DEFLATE:
-                buf = np.frombuffer(zlib.decompress(buf), dtype=np.uint8)
-            else:  # byte shuffle: all first bytes, then all second bytes, …
-                buf = np.ascontiguousarray(buf.reshape(np.dtype(dtype).itemsize, -1).T).reshape(-1)
-        arr = buf.view(dtype).reshape(chunk)
-    except (zlib.error, ValueError) as e:
-        raise _damaged(what, e) from None
-    out[where] = arr[local]
-
-
-class EventIndex:
-    """Which events (file and row) a dataset is made of; reads their per-event fields.
-
-    Build one with :func:`index_events`, then :meth:`select` the positions of a split.
-
-    Attributes:
-        files: the event files (paths).
-        file: (N,) int32 index into ``files`` of each event.
-        row: (N,) int64 row of each event in its file.
-        image_shape: (T, C) shared by every file.
-    """
-
-    def __init__(self, files: Sequence[Path], file: np.ndarray, row: np.ndarray, image_shape: tuple[int, int]):
-        self.files = tuple(Path(f) for f in files)
-        self.file = np.asarray(file, dtype=np.int32)
-        self.row = np.asarray(row, dtype=np.int64)
-        self.image_shape = tuple(int(s) for s in image_shape)
-        if self.file.shape != self.row.shape:
-            raise ValueError("EventIndex: file and row arrays differ in length")
-
-    def __len__(self) -> int:
-        return int(self.row.size)
-
-    def __repr__(self) -> str:
-        return f"EventIndex(n={len(self)}, files={[f.name for f in self.files]}, image_shape={self.image_shape})"
-
-    def select(self, positions: Any) -> EventIndex:
-        """The events at ``positions`` (integer array or boolean mask), in that order."""
-        pos = np.asarray(positions)
-        if pos.dtype == bool:
-            pos = np.flatnonzero(pos)
-        return EventIndex(self.files, self.file[pos], self.row[pos], self.image_shape)
-
-    @property
-    def file_names(self) -> np.ndarray:
-        """(N,) base name of the source file of each event (what the split hash uses)."""
-        names = np.array([f.name for f in self.files], dtype=object)
-        return names[self.file]
-
-    def field(self, name: str) -> np.ndarray:
-        """A per-event field (``direction``, ``reco_energy``, ``event_id``, …) in index order."""
-        first = None
-        out = None
-        for k, path in enumerate(self.files):
-            mine = np.flatnonzero(self.file == k)
-            if mine.size == 0:
-                continue
-            with open_events(path) as ev:
-                column = ev.field(name)
-            if out is None:
-                first = column
-                out = np.empty((len(self), *column.shape[1:]), dtype=column.dtype)
-            out[mine] = column[self.row[mine]]
-        if out is None:  # empty index: the field's shape from the first file
-            with open_events(self.files[0]) as ev:
-                first = ev.field(name, slice(0, 0))
-            out = np.empty((0, *first.shape[1:]), dtype=first.dtype)
-        return out
-
-    def describe(self, i: int) -> str:
-        """``file.h5 event 17`` for messages."""
-        with open_events(self.files[self.file[i]]) as ev:
-            eid = int(ev.field("event_id", slice(int(self.row[i]), int(self.row[i]) + 1))[0])
-        return f"{self.files[self.file[i]]} event {eid}"
-
-
-def index_events(files: Sequence[str | os.PathLike]) -> EventIndex:
-    """Every event of the given event files, in file order (only ids are read).
-
-    Raises:
-        InputError: no files, a file that is not a valid event file (named), or files with
-            different image shapes.
-    """
-    paths = [Path(f) for f in files]
-    if not paths:
-        raise InputError("index_events: expected at least one event file; received none")
-    shape = None
-    file_idx, rows = [], []
-    for k, p in enumerate(paths):
-        with open_events(p) as ev:
-            if shape is None:
-                shape = ev.image_shape
-            elif ev.image_shape != shape:
-                raise InputError(
-                    f"{p}: image shape {ev.image_shape} differs from {paths[0]} {shape}; "
-                    "one run reads files of one image shape"
-                )
-            n = len(ev)
-        file_idx.append(np.full(n, k, dtype=np.int32))
-        rows.append(np.arange(n, dtype=np.int64))
-    return EventIndex(paths, np.concatenate(file_idx), np.concatenate(rows), shape)
 
 
 class EventDataset(keras.utils.PyDataset):

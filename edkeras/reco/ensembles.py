@@ -1,37 +1,6 @@
 """Ensembles of direction networks (proposal 6a, 6b): spherical mean, spread, membership, a saved model.
 
-Several networks trained on different resamples (bootstrap) or folds (k-fold) of the
-training events, with different seeds, disagree a little; their combined direction is the
-**spherical mean**: the normalised (optionally κ-weighted) mean of the members' unit
-vectors. How much they disagree is an uncertainty of its own (epistemic): the mean
-resultant length R̄ = |Σ w_i u_i| / Σ w_i of the members is turned into an equivalent
-von Mises–Fisher concentration with the closed form κ ≈ R̄(3 − R̄²)/(1 − R̄²) (Banerjee et
-al. 2005, accurate to a few per cent on the 2-sphere). Like a network's κ, that number is
-only a ranking until it is calibrated on validation events
-(:func:`edkeras.reco.calibration.fit_kappa_calibration`).
-
-With vMF members (each predicting κ_i), ``kappa="combined"`` adds the two sources like
-variances (σ² ≈ 1/κ): 1/κ = mean_i(1/κ_i) + 1/κ_spread.
-
-**Antipodal / degenerate members.** When the weighted member vectors cancel (R̄ below
-``min_resultant``, e.g. two members pointing in opposite directions, the head–tail
-ambiguity), there is no mean direction. :func:`spherical_mean` raises an
-:class:`~edkeras.core.errors.InputError` naming the event by default (``on_degenerate="raise"``),
-or returns NaN (``"nan"``) or the first member's direction (``"first"``). The Keras layer
-:class:`SphericalMean`, which cannot raise per event, always takes the first member's
-direction there (and κ_spread is then at its floor, 1e−3).
-
-The saved object: :class:`Ensemble` is a functional ``keras.Model`` (built with
-:func:`build_ensemble`) whose inputs are the members' inputs (``view_u``, ``view_v``,
-``view_x`` and ``energy`` when a member uses it), shared; each member is a nested model
-named ``member_<i>``; the ``direction`` outputs are combined by the registered layer
-:class:`SphericalMean` (``keras.ops`` only) and ``energy`` / ``interaction`` outputs of
-multitask members are averaged. It saves to ``.keras`` and reloads with
-``keras.saving.load_model`` in safe mode (after :func:`register_keras_objects` or
-``import edkeras.reco.models``-style registration; :func:`load_ensemble` does both).
-
-The numpy part (spherical mean, spread, membership) imports no TensorFlow; the Keras part
-is defined on first use (module ``__getattr__``).
+Method notes: ``docs/methods.md``, section ``edkeras.reco.ensembles``.
 
 Example:
     >>> from edkeras.reco.ensembles import bootstrap_membership, build_ensemble, load_ensemble

@@ -12,12 +12,13 @@ import numpy as np
 from edkeras.core.errors import InputError
 from edkeras.core.schema import load_json
 from edkeras.reco.config import RunConfig
-from edkeras.reco.dataset import EventDataset, index_events
+from edkeras.reco.dataset import EventDataset
 from edkeras.reco.evaluation import (
     _save_split_predictions,
     evaluation_metrics,
     predict_arrays,
 )
+from edkeras.reco.event_index import index_events
 from edkeras.reco.models.pretrained import resolve_run_dir
 
 __all__ = ['classifier_es_probability', 'evaluate']

@@ -1,34 +1,6 @@
 """Training losses for electron directions: cosine, angle, focal angle, vMF and Gaussian likelihoods.
 
-Each loss is a plain per-event function ``fn(y_true, y_pred) -> (N,)`` on ``keras.ops``
-(backend-neutral; usable in analysis too) plus a thin registered ``keras.losses.Loss``
-class, so a compiled model saves and reloads. ``y_true`` is (N, 3) true directions;
-``y_pred`` is (N, 3) directions or (N, 4) with the head's positive column 3 (κ for the
-von Mises–Fisher, σ for the Gaussian). Vectors are normalised inside every loss.
-
-============================  ==========================================================
-name                          per-event value
-============================  ==========================================================
-``cosine``                    1 − cos θ
-``angular``                   θ in radians, ``atan2(|p × t|, p · t)``: no NaN and finite
-                              gradients at θ = 0 and θ = π (the earlier system's
-                              ``arccos`` had neither)
-``focal_angular``             α(E) · (θ/π)^γ · θ (proposal 4b: hard events weigh more)
-``vmf_nll``                   −log of the vMF density on S², κ = y_pred[:, 3]
-``gaussian_angular_nll``      θ²/σ² + log σ² (the proposal's form), σ = y_pred[:, 3]
-``axial_sense``               axis angle min(θ, π − θ) (or sin²θ) + w · cross-entropy of
-                              the sense logit y_pred[:, 3] + the sense vector's angle
-                              (the ``axial`` head)
-============================  ==========================================================
-
-Energy-bin weights α of ``focal_angular``: a Keras loss sees only ``y_true`` and
-``y_pred``. Two equivalent ways are supported: (1) give ``alpha`` and ``energy_edges`` and
-pass ``y_true`` as (N, 4) = direction and energy in MeV (column 3); (2) leave ``alpha``
-out and pass ``sample_weight = focal_alpha_weights(energy, edges, alpha)`` to ``fit``
-(any loss then gets the per-bin weights).
-
-``multitask_losses`` gives the ``loss`` and ``loss_weights`` dicts for the multitask
-head. ``get_loss(name, **kwargs)`` builds a loss by name, strictly.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.losses``.
 
 Example:
     >>> from edkeras.reco.losses import get_loss
@@ -175,7 +147,7 @@ def _check_alpha(alpha: Any, energy_edges: Any) -> tuple[np.ndarray, np.ndarray]
     return edges, a
 
 
-def vmf_nll(y_true: Any, y_pred: Any, angular_weight: float = 0.0, kappa_floor: float = 0.0) -> Any:
+def vmf_nll(y_true: Any, y_pred: Any, angular_weight: float = 1.0, kappa_floor: float = 0.1) -> Any:
     """Per-event −log p(t | μ, κ) of the von Mises–Fisher density on the unit sphere S².
 
     p(t) = κ / (4π sinh κ) · exp(κ μ·t), so
@@ -184,26 +156,17 @@ def vmf_nll(y_true: Any, y_pred: Any, angular_weight: float = 0.0, kappa_floor: 
     third terms tend to log 2 together) and 1 − μ·t = |μ − t|²/2 (accurate at small
     angles, where large κ needs it). Stable for κ from 1e-3 to 1e4 in float32.
 
-    The gradient on the direction μ is proportional to κ, so a network that has not yet
-    learnt directions lowers κ towards 0, which cuts its own direction gradient: training
-    can settle at the uniform density (loss ln 4π = 2.531, every event "no idea").
-    ``angular_weight`` λ adds λ·θ (radians), which keeps the direction learning whatever
-    κ does; κ still comes from the likelihood alone (the added term does not depend on κ).
-
-    The same phase hurts κ: while the directions are random the likelihood is right to
-    push κ → 0, and a κ head driven far down does not come back — with its gradient
-    ∝ κ and Adam's memory of the larger early gradients, a 10-epoch v21 run ended with
-    κ ≈ 1e-3 for every event although its directions had been learnt (measured with both
-    a softplus and an exp head). ``kappa_floor`` κ₀ adds (ln κ₀ − ln κ)² where κ < κ₀ —
-    zero above κ₀, a wall below it whose gradient on ln κ does not vanish — so κ waits at
-    κ₀ (a practically uniform cone: 68 % within ≈ 109° for κ₀ = 0.1) and rises as soon as
-    the directions carry information.
+    Two optional terms keep training out of the uniform density while the directions are
+    still random (the gradient on μ is ∝ κ, so the likelihood alone can push κ → 0 and stall):
+    ``angular_weight`` λ adds λ·θ (radians), which does not depend on κ; ``kappa_floor`` κ₀
+    adds (ln κ₀ − ln κ)² where κ < κ₀, a wall that keeps κ within reach. Both off (0) give
+    the pure negative log-likelihood.
 
     Args:
         y_true: (N, 3) true directions.
         y_pred: (N, 4): direction and κ > 0 in column 3.
-        angular_weight: λ ≥ 0 of the added angular term (0: the pure NLL).
-        kappa_floor: κ₀ ≥ 0 of the wall (0: none).
+        angular_weight: λ ≥ 0 of the added angular term (default 1; 0: none).
+        kappa_floor: κ₀ ≥ 0 of the wall (default 0.1; 0: none).
     """
     t, p = _pair(y_true, y_pred)
     kappa = ops.maximum(_column3(y_pred, "vmf_nll"), 1e-6)

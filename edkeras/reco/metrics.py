@@ -1,26 +1,6 @@
 """How well directions are reconstructed: angular error, 68 % containment, flips, with errors.
 
-Two halves with the same definitions:
-
-* **numpy** (import costs nothing; used by analysis, notebooks and reports):
-  :func:`angular_error_deg`, :func:`containment_angle`, :func:`flip_fraction`,
-  :func:`bootstrap_ci`, :func:`resolution_summary`, :func:`resolution_by_bin`,
-  :func:`vmf_cone_cos`.
-* **Keras** (loaded only when first asked for, so numpy users never pay for TensorFlow):
-  per-sample functions on ``keras.ops`` (:func:`keras_angular_error_deg`,
-  :func:`keras_vmf_cone_coverage`) and the registered metric classes
-  :class:`AngularErrorDeg` (``name="angular_error_deg"``, so a run monitors
-  ``val_angular_error_deg``) and :class:`VMFConeCoverage` (``vmf_coverage_68``,
-  ``vmf_coverage_90``: the share of events whose true direction lies inside the cone that
-  holds 68 % / 90 % of the predicted von Mises–Fisher probability; a calibrated κ model
-  gives 0.68 / 0.90).
-
-Definitions (DESIGN.md §9): the angular error θ is the angle between predicted and true
-direction, in degrees, in [0°, 180°]. The **68 % containment angle** θ68 is the angle such
-that 68 % of events have θ ≤ θ68, i.e. the 68th percentile of θ, or equivalently the arccos
-of the **32nd** percentile of cos θ (taking the 68th percentile of cos θ is a known mistake:
-it gives the angle that only 32 % of events reach). A **flip** is an event with
-cos θ < −0.9 (θ > 154.2°): the head–tail ambiguity of a short electron track.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.metrics``.
 
 Example:
     >>> import numpy as np

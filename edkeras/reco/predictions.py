@@ -1,22 +1,6 @@
 """Predictions files (.npz): what a trained network said about each event (DESIGN.md §5).
 
-One file per (run, split): the predicted electron directions and, when known, the true
-electron and neutrino directions, energies and interaction types. These files feed the
-resolution analyses, the likelihood tables P(cos θ | E) and the burst pointing. The
-format is a superset of the earlier system's ``val_predictions.npz`` (``predictions``,
-``true_directions``, ``energies``, ``metadata``), which :func:`load_predictions` also reads.
-
-Keys: ``predictions`` (N, 3) unit vectors; ``true_directions`` (N, 3); ``energies`` (N,)
-**reconstructed** energy in MeV (the earlier key name); ``true_energies`` (N,);
-``angular_errors`` (N,) degrees (computed on save when the truth is known);
-``interaction`` (N,) 1 = ES, 0 = CC, −1 unknown; ``nu_directions`` (N, 3); ``event_id``
-(N,); ``kappa`` (N,) predicted vMF concentration; ``es_probability`` (N,) predicted
-probability of ES (a multitask model's classifier; an optional addition to §5; written by
-``edkeras evaluate --classifier`` as the probability for equal ES and CC priors, which is
-what the burst likelihood's Bayes weights read);
-``flip_probability`` (N,) predicted probability that the direction's sense is wrong (the
-axial head's head–tail belief; an optional addition to §5);
-``split`` and ``run`` (strings).
+Method notes: ``docs/methods.md``, section ``edkeras.reco.predictions``.
 
 Example:
     >>> save_predictions("p.npz", predictions=pred, true_directions=truth, split="val", run="r1")

@@ -1,25 +1,6 @@
 """Run folders: everything one training run leaves behind, and the leaderboard over them.
 
-A run is the folder ``runs/<name>/`` (DESIGN.md §7):
-
-============================  ==========================================================
-``config.json``               the complete config (defaults written back): replays the run
-``env.json``                  versions, Keras backend, devices, host, seed, git commit
-``split.npz``                 which events were train / val / test (file and event id)
-``history.csv``               one row per epoch (losses, metrics, learning rate)
-``model.keras``               the model of the epoch chosen on the **validation** split
-``predictions_val.npz``       predictions of that model on val and on test (DESIGN.md §5)
-``predictions_test.npz``
-``metrics.json``              θ68, median, mean, flip fraction with confidence intervals,
-                              per split, overall, per energy bin and per interaction;
-                              written last: its presence marks a finished run
-``backup/``                   the two newest epoch backups (weights with the optimizer
-                              state, and the epoch) while a run is unfinished
-============================  ==========================================================
-
-A finished run is never overwritten unless ``force`` is given; an unfinished one is
-resumed when its config is the same. :func:`leaderboard` ranks finished runs by their
-**test** θ68.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.runs``.
 
 Example:
     >>> from edkeras.reco.runs import leaderboard

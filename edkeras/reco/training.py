@@ -1,27 +1,6 @@
 """The one training path: a run config in, a finished run folder out (DESIGN.md §7).
 
-:func:`train` does, in this order and nothing else:
-
-1. **data** — the event files (``"synthetic"`` = the embedded default), one seeded split
-   of all their events by event id or by file (:mod:`edkeras.events.splits`, saved as
-   ``split.npz``), then the filters (reconstructed energy, interaction) and the event cap;
-2. **model** — ``edkeras.reco.models.build_model(name, head=…, energy_conditioning=…,
-   input_shape=<the files' image shape>, **options)``, compiled with the loss of
-   :func:`edkeras.reco.losses.get_loss` (or ``multitask_losses``) and the angular-error metric;
-3. **fit** — streaming training batches (augmented, see :mod:`edkeras.reco.augment`);
-   callbacks: learning-rate schedule (warm-up, cosine, plateau), ``TerminateOnNaN``,
-   best-only checkpoint ``model.keras`` chosen on the **validation** split, early stopping
-   on the validation split, ``CSVLogger`` (``history.csv``), epoch backups (the two newest,
-   written atomically: an interrupted run resumes where it stopped, with the same shuffling
-   and the same checkpoint and early-stopping state), the Keras progress bar;
-4. **evaluation** — the chosen model predicts the validation and the test split, once:
-   ``predictions_val.npz``, ``predictions_test.npz`` and ``metrics.json`` (θ68, median,
-   mean, flip fraction with bootstrap CIs, overall, per reconstructed-energy bin and per
-   interaction, each block saying which split it comes from).
-
-The test split is built only after training ends: no callback, checkpoint or stopping
-decision can see it. The same config and seed on the same machine give the same metrics
-(seeded weights, shuffling and augmentation; deterministic TensorFlow ops).
+Method notes: ``docs/methods.md``, section ``edkeras.reco.training``.
 
 Example:
     >>> from edkeras.reco.config import load_run_config

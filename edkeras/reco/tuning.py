@@ -1,37 +1,6 @@
 """Hyperparameter search for the direction network (proposal item 1, v17), on the one training path.
 
-A physicist's summary: we try several network settings (learning rate, width, depth,
-dropout, batch size, loss, augmentation switches), train each briefly on the **training**
-split, and score it on the **validation** split by the 68 % containment angle θ68 (or the
-mean angular error). The best setting is then trained once more, through
-:func:`edkeras.reco.training.train`, and only that final model ever sees the **test** split.
-
-How it is built (keras-tuner 1.4.8):
-
-* :class:`TuningConfig` — the ``tuning`` section of a config: algorithm (Bayesian
-  optimisation, Hyperband or random), number of trials, epochs per trial, the objective
-  (named explicitly: ``keras_tuner.Objective("val_theta68", "min")``), the search space
-  (config key → range or list of values, checked strictly against the run config), what
-  the best trial is retrained on, and the ``proposal_v17`` preset (50 trials × 20 epochs).
-* :class:`RunHyperModel` — a ``keras_tuner.HyperModel``: the fixed choices (run config,
-  events of the training and validation splits) in ``__init__``, the space in ``build(hp)``,
-  which applies the trial's values to the run config and calls the same
-  :func:`edkeras.reco.training.build_run_model` and compile step as training; ``fit`` streams
-  the same :class:`edkeras.reco.dataset.EventDataset` batches (training batches augmented,
-  validation not) and forwards the tuner's ``**kwargs`` (its callbacks).
-* Resumable: ``overwrite=False``; the project folder ``runs/<name>/tuner/<algorithm>-<hash>``
-  carries a hash of the search space, objective, epochs per trial and the run config, so a
-  changed space starts a fresh search instead of silently reusing the old one.
-* Distributed: keras-tuner's own chief/worker mode, configured only by
-  ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (see
-  ``docs/distributed_tuning.md``). Workers run trials; the chief runs the oracle and, when
-  the search is over, retrains the best trial. Every process that runs trials appends to
-  its own ``log_<tuner id>.jsonl`` in the project folder (which trial, how long, result).
-
-The run folder receives ``trials.csv`` and ``trials.json`` (one row per trial: id,
-status, objective, best epoch, hyperparameters, who ran it), ``tuning.json`` (the search and
-its best trial), ``best_config.json`` (the complete run config of the best trial) and the
-files of the retrained run (``metrics.json`` …).
+Method notes: ``docs/methods.md``, section ``edkeras.reco.tuning``.
 
 Example:
     >>> from edkeras.reco.config import load_run_config
@@ -42,12 +11,10 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
 import hashlib
 import json
-import math
 import os
 import types
 import typing
@@ -59,7 +26,7 @@ import keras
 import keras_tuner
 
 from edkeras.core.errors import InputError
-from edkeras.core.files import atomic_path, write_json
+from edkeras.core.files import write_json
 from edkeras.core.schema import ConfigError, apply_overrides, to_dict
 from edkeras.reco.config import AugmentConfig, TrainingConfig, load_run_config
 from edkeras.reco.hypermodel import RunHyperModel, tuner_class
@@ -75,6 +42,7 @@ from edkeras.reco.search_space import (
     default_search_space,
 )
 from edkeras.reco.training import distribution_strategy, gpu_present, train
+from edkeras.reco.trials import _read_logs, _write_trials, best_trial, trial_table
 
 if TYPE_CHECKING:  # imported for annotations only: edkeras.reco.config may import this module
     from edkeras.reco.config import RunConfig
@@ -83,16 +51,13 @@ if TYPE_CHECKING:  # imported for annotations only: edkeras.reco.config may impo
 __all__ = [
     "SearchResult",
     "TuneResult",
-    "best_trial",
     "load_tune_config",
     "project_name",
     "resolve_search_space",
     "search",
-    "trial_table",
     "tune",
     "tuner_role",
 ]
-
 
 
 # Training keys that a search must not vary, and why.
@@ -310,81 +275,6 @@ def tuner_role() -> Literal["single", "chief", "worker"]:
             "set all three (chief: KERASTUNER_TUNER_ID=chief; workers: tuner0, tuner1, ...)"
         )
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
-
-
-# =========================================================================== trial table
-def _read_logs(project_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(project_dir.glob("log_*.jsonl")):
-        for line in path.read_text().splitlines():
-            if line.strip():
-                e = json.loads(line)
-                runs.setdefault(str(e["trial_id"]), []).append(e)
-    return runs
-
-
-def trial_table(project_dir: str | os.PathLike, objective: str | None = None) -> list[dict[str, Any]]:
-    """One row per trial of a keras-tuner project folder (read from the folder, any role).
-
-    Args:
-        project_dir: ``runs/<name>/tuner/<project>``.
-        objective: the objective's name (default: the one found in the trials).
-
-    Returns:
-        Rows sorted by trial id: ``trial_id, status, objective, value, best_epoch,
-        tuner_id, seconds, hyperparameters`` (dict; keras-tuner's own ``tuner/…`` entries
-        of Hyperband left out) and ``message`` (last line of an error).
-    """
-    pdir = Path(project_dir)
-    logs = _read_logs(pdir)
-    rows = []
-    for path in pdir.glob("trial_*/trial.json"):
-        t = json.loads(path.read_text())
-        tid = str(t["trial_id"])
-        metrics = t.get("metrics", {}).get("metrics", {})
-        name = objective or next(iter(metrics), None)
-        value = t.get("score")
-        if value is None and name in metrics:
-            obs = [v for o in metrics[name]["observations"] for v in o["value"] if v is not None]
-            value = min(obs) if obs else None
-        runs = logs.get(tid, [])
-        hps = {k: v for k, v in t.get("hyperparameters", {}).get("values", {}).items() if not k.startswith("tuner/")}
-        message = t.get("message")
-        rows.append({
-            "trial_id": tid,
-            "status": t.get("status"),
-            "objective": name,
-            "value": value if value is None or math.isfinite(value) else None,
-            "best_epoch": t.get("best_step"),
-            "tuner_id": ",".join(r["tuner_id"] for r in runs) or None,
-            "seconds": sum(r["seconds"] for r in runs) if runs else None,
-            "hyperparameters": hps,
-            "message": message.strip().splitlines()[-1] if message else None,
-        })
-    rows.sort(key=lambda r: (len(r["trial_id"]), r["trial_id"]))
-    return rows
-
-
-def best_trial(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The completed trial with the smallest objective value (ties: the earliest), or None."""
-    done = [r for r in rows if r["status"] == "COMPLETED" and r["value"] is not None]
-    if not done:
-        return None
-    return min(done, key=lambda r: (r["value"], len(r["trial_id"]), r["trial_id"]))
-
-
-def _write_trials(run_dir: Path, rows: list[dict[str, Any]], space: dict[str, ParamSpec]) -> None:
-
-    write_json(run_dir / "trials.json", rows)
-    hp_cols = list(space)
-    extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(hp_cols))
-    cols = ["trial_id", "status", "objective", "value", "best_epoch", "tuner_id", "seconds", *hp_cols, *extra, "message"]
-
-    with atomic_path(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        for r in rows:
-            w.writerow({**{k: v for k, v in r.items() if k != "hyperparameters"}, **r["hyperparameters"]})
 
 
 # =========================================================================== search and tune

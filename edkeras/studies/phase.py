@@ -1,23 +1,6 @@
 """What the phase notebooks share: one config recipe, train-or-load, the references, the verdict.
 
-Every training notebook of the improvement plan (``v15_baseline`` … ``v22_energy_conditioned``)
-answers one question of the proposal the same way: build a run config from its parameters,
-train (or reload) the run, look at the held-out **test** events, and close with a sentence
-that puts the measured θ68 next to the references on the **same test events**:
-
-* ``baseline_v15`` — the earlier system's CNN, trained by the ``v15_baseline`` notebook on
-  the same data (same files, event cap, split fractions and split seed);
-* the classical (non-ML) reconstruction of :mod:`edkeras.reco.classical`, recomputed
-  here on the test events (a few seconds);
-* the proposal's own target where it has one (v17: θ68 < 22°, final: < 20°; v21: predicted
-  uncertainty within 20 % of the actual error).
-
-Sizes. ``smoke=True`` gives a run that exercises every code path in seconds (a few hundred
-events, one epoch, a few-thousand-parameter model): its numbers mean nothing. Otherwise
-``scale="cpu"`` keeps the proposal's architectures but narrows the slow ones so that a
-2-core CPU trains them in minutes (stated in every report by :func:`describe_config`),
-and ``scale="full"`` builds them at their published size for a GPU (``baseline_v15`` =
-the earlier 11 M-parameter model).
+Method notes: ``docs/methods.md``, section ``edkeras.studies.phase``.
 
 Example:
     >>> from edkeras import phase
@@ -29,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -44,14 +26,12 @@ from edkeras.events.eventfile import EventBatch, open_events
 from edkeras.reco.classical import classical_directions
 from edkeras.reco.config import DataConfig, RunConfig
 from edkeras.reco.dataset import EventDataset
-from edkeras.reco.metrics import resolution_summary
 from edkeras.reco.models import build_model, model_summary, plane_attention_model
 from edkeras.reco.predictions import load_predictions, save_predictions
 from edkeras.reco.run_data import prepare_data
-from edkeras.reco.runs import is_finished, list_runs, read_json
+from edkeras.reco.runs import is_finished, read_json
 from edkeras.reco.search_space import TuningConfig
 from edkeras.reco.training import RunResult, train
-from edkeras.reports.notebooks import project_root
 from edkeras.reports.plots.events import draw_event
 
 __all__ = [
@@ -64,24 +44,15 @@ __all__ = [
     "SMOKE_EVENTS",
     "SMOKE_OPTIONS",
     "SMOKE_SEARCH_SPACE",
-    "calibration_markdown",
     "classical_predictions",
-    "compare",
-    "conclusion",
     "data_key",
     "describe_config",
     "energy_balanced_alpha",
     "event_displays",
-    "find_baseline",
-    "plot_energy_and_type",
-    "plot_plane_weights",
-    "plot_trials",
     "predict_split",
     "read_split",
-    "reference_results",
     "summarise_run",
     "train_or_load",
-    "trials_markdown",
     "tuning_settings",
 ]
 
@@ -413,219 +384,6 @@ def classical_predictions(
     return load_predictions(path)
 
 
-def find_baseline(config: RunConfig, runs_dir: str | os.PathLike = "runs", model: str = "baseline_v15") -> Any:
-    """The finished ``model`` run on the same test events as ``config`` (a :class:`edkeras.reco.runs.RunInfo`), or None.
-
-    Prefers the run named ``v15_baseline`` (the notebook's), then the newest.
-    """
-
-    key = data_key(config)
-    found = []
-    for run in list_runs(runs_dir):
-        cfg = run.config or {}
-        if not run.finished or run.name == config.name or cfg.get("model", {}).get("name") != model:
-            continue
-        try:
-            same = data_key(cfg) == key
-        except InputError:
-            continue
-        if same:
-            found.append(run)
-    if not found:
-        return None
-    found.sort(key=lambda r: (r.name != "v15_baseline", -(r.path / "metrics.json").stat().st_mtime))
-    return found[0]
-
-
-def _ref_entry(name: str, summary: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "n": int(summary["n"]),
-        "theta68": float(summary["theta68"]),
-        "theta68_ci": [float(x) for x in summary["theta68_ci"]],
-        "median": float(summary["median"]),
-        "flip_fraction": float(summary["flip_fraction"]),
-        **extra,
-    }
-
-
-def reference_results(
-    config: RunConfig,
-    runs_dir: str | os.PathLike = "runs",
-    *,
-    run_dir: str | os.PathLike | None = None,
-    baseline: bool = True,
-    classical: bool = True,
-    n_boot: int | None = None,
-) -> dict[str, Any]:
-    """The references of a phase on the same test events: ``baseline_v15`` (from disk) and the classical fit.
-
-    Args:
-        config: the phase's run config.
-        runs_dir: where to look for the ``baseline_v15`` run.
-        run_dir: where to write the classical predictions (``classical_predictions_test.npz``);
-            default ``runs_dir/<config.name>``.
-        baseline: look for the ``baseline_v15`` run (false in the notebook that makes it).
-        classical: compute the classical baseline (a few seconds per thousand events).
-        n_boot: bootstrap samples of its CIs (default: the config's).
-
-    Returns:
-        ``{"data_key", "baseline_v15": entry or None, "baseline_v15_missing": how to make
-        it (when None), "classical": entry or None}``; an entry holds ``name, n, theta68,
-        theta68_ci, median, flip_fraction`` (and ``run``, ``path``, ``model_options`` for
-        the baseline, ``predictions`` for the classical).
-    """
-
-    out: dict[str, Any] = {"data_key": data_key(config), "baseline_v15": None, "classical": None}
-    run = find_baseline(config, runs_dir) if baseline else None
-    if run is not None:
-        out["baseline_v15"] = _ref_entry(
-            "baseline_v15", run.test_summary(), run=run.name, path=str(run.path),
-            model_options=(run.config or {}).get("model", {}).get("options", {}),
-        )
-    elif baseline:
-        d = config.data
-        how = [f"-p data {d.files[0]!r}" if list(d.files) != ["synthetic"] else ""]
-        n = d.synthetic_events if list(d.files) == ["synthetic"] else d.n_events
-        how.append(f"-p n_events {n}" if n is not None else "")
-
-        if Path(runs_dir).resolve() != (project_root() / "runs").resolve():
-            how.append(f"-p runs_dir {runs_dir}")
-        out["baseline_v15_missing"] = (
-            f"no finished baseline_v15 run on these test events in {runs_dir}; make it with "
-            f"`{' '.join(['edkeras run v15_baseline', *(h for h in how if h)])}`"
-        )
-    if classical:
-        target = Path(run_dir) if run_dir is not None else Path(runs_dir) / config.name
-        target.mkdir(parents=True, exist_ok=True)
-        pred = classical_predictions(config, target / "classical_predictions_test.npz")
-        nb = n_boot if n_boot is not None else config.training.bootstrap_samples
-        summary = resolution_summary(pred.angular_errors, n_boot=nb, seed=config.training.seed)
-        out["classical"] = _ref_entry("classical", summary, predictions=str(pred.path))
-    return out
-
-
-# ============================================================================ verdicts
-def compare(value: float, ci: Sequence[float], ref: float, ref_ci: Sequence[float]) -> str:
-    """``"better"``, ``"worse"`` or ``"compatible"``: θ68 against a reference by their 68 % intervals.
-
-    Smaller θ68 is better; "better"/"worse" only when the two intervals do not overlap.
-    """
-    lo, hi = float(ci[0]), float(ci[1])
-    rlo, rhi = float(ref_ci[0]), float(ref_ci[1])
-    if not all(math.isfinite(x) for x in (lo, hi, rlo, rhi)):
-        return "better" if value < ref else "worse" if value > ref else "compatible"
-    if hi < rlo:
-        return "better"
-    if lo > rhi:
-        return "worse"
-    return "compatible"
-
-
-def _fmt_ci(value: float, ci: Sequence[float]) -> str:
-    return f"{value:.1f}° [{float(ci[0]):.1f}, {float(ci[1]):.1f}]"
-
-
-_WORDS = {
-    "better": "**better**",
-    "worse": "**worse**",
-    "compatible": "**compatible** (the 68 % intervals overlap)",
-}
-
-
-def conclusion(
-    metrics: Mapping[str, Any],
-    references: Mapping[str, Any],
-    target_deg: float | None = None,
-    *,
-    calibration: Mapping[str, Any] | None = None,
-    calibration_tolerance: float = 0.2,
-    others: Mapping[str, Mapping[str, Any]] | None = None,
-) -> str:
-    """The closing statement of a phase notebook (Markdown): the result against references and target.
-
-    Args:
-        metrics: :func:`summarise_run` output (``test_theta68``, ``test_theta68_ci``,
-            ``test_n``, ``run``; ``smoke`` and ``data`` are used when present).
-        references: :func:`reference_results` output.
-        target_deg: the proposal's θ68 target for this phase, if it has one.
-        calibration: ``{"ratio": predicted/actual θ68, "share_within_20pct": …}`` (and
-            optionally ``ratio_recalibrated``) for the uncertainty target of v21.
-        calibration_tolerance: the proposal's 20 %.
-        others: label → :func:`summarise_run` output of further runs on the same test
-            events (e.g. the same model without augmentation), compared like the references.
-
-    Returns:
-        Markdown text: one bullet per comparison.
-    """
-    t68, ci = float(metrics["test_theta68"]), metrics["test_theta68_ci"]
-    lines = [
-        f"**{metrics.get('run', 'this run')}**: θ68 = {_fmt_ci(t68, ci)} on {int(metrics['test_n'])} held-out "
-        "test events (68 % bootstrap interval)."
-    ]
-    if metrics.get("smoke"):
-        lines.insert(0, "*Smoke run (tiny data and model, one epoch): the numbers only show that the code runs.*")
-    informative = float(ci[1]) < ISOTROPIC_THETA68
-    if not informative:
-        lines.append(
-            f"- **No better than a random guess**: directions drawn at random give θ68 = {ISOTROPIC_THETA68:.1f}°, "
-            "inside or below this run's interval — the network has not learnt the direction (too few events or "
-            "epochs for this model and loss)."
-        )
-    compared: list[tuple[str, Mapping[str, Any] | None, str | None]] = [
-        (f"the {label}", {"theta68": o["test_theta68"], "theta68_ci": o["test_theta68_ci"], "run": o.get("run")}, None)
-        for label, o in (others or {}).items()
-    ]
-    compared += [
-        ("the earlier system's CNN `baseline_v15`", references.get("baseline_v15"), references.get("baseline_v15_missing")),
-        ("the classical line fit with head–tail choice", references.get("classical"), None),
-    ]
-    for label, ref, missing in compared:
-        if ref is None:
-            if missing:
-                lines.append(f"- Against {label}: not available — {missing}.")
-            continue
-        verdict = compare(t68, ci, ref["theta68"], ref["theta68_ci"])
-        where = f" (run `{ref['run']}`)" if ref.get("run") else ""
-        lines.append(
-            f"- Against {label}{where} on the same test events: {_fmt_ci(ref['theta68'], ref['theta68_ci'])} → "
-            f"this run is {_WORDS[verdict]}, Δθ68 = {t68 - ref['theta68']:+.1f}°."
-        )
-    if target_deg is not None:
-        if ci[1] < target_deg:
-            verdict = f"**met** (the whole interval lies below {target_deg:g}°)"
-        elif t68 < target_deg:
-            verdict = f"met by the central value only (the interval reaches {float(ci[1]):.1f}°)"
-        else:
-            verdict = "**not met**"
-        lines.append(f"- The proposal's target θ68 < {target_deg:g}°: {verdict}.")
-    if calibration is not None:
-        r = float(calibration["ratio"])
-        ok = abs(r - 1.0) <= calibration_tolerance
-        text = (
-            f"- Uncertainty (target: predicted within {calibration_tolerance:.0%} of the actual error): "
-            f"predicted θ68 / actual θ68 = {r:.2f} over all test events → **{'met' if ok else 'not met'}**"
-        )
-        if calibration.get("share_within_20pct") is not None:
-            text += f"; {float(calibration['share_within_20pct']):.0%} of events lie in uncertainty bins within ±{calibration_tolerance:.0%}"
-        if calibration.get("ratio_recalibrated") is not None:
-            rr = float(calibration["ratio_recalibrated"])
-            text += (
-                f"; after recalibrating κ on the validation split: {rr:.2f} "
-                f"({'met' if abs(rr - 1.0) <= calibration_tolerance else 'not met'})"
-            )
-        if not informative:
-            text += " — but for a direction no better than random, a calibrated κ only says that nothing is known"
-        lines.append(text + ".")
-    data = metrics.get("data")
-    if data == ["synthetic"] or data == "synthetic":
-        lines.append(
-            "- These are simulated events of edkeras's own simulator: the proposal's targets were set on the "
-            "earlier system's (optimistic, see NOTES) numbers on DUNE simulation, so they orient, they do not judge."
-        )
-    return "\n".join(lines)
-
-
 # ============================================================================ figures
 def event_displays(config: RunConfig, predictions: Any, quantiles: Sequence[float] = (0.2, 0.5, 0.9)) -> list[Any]:
     """Event displays of test events at given quantiles of the angular error (good, typical, bad).
@@ -660,25 +418,6 @@ def event_displays(config: RunConfig, predictions: Any, quantiles: Sequence[floa
         plt.close(fig)  # shown by the caller with display(fig); pyplot must not keep it
         figs.append(fig)
     return figs
-
-
-def calibration_markdown(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> str:
-    """A Markdown table of calibration rows (:func:`edkeras.reco.calibration.calibration_by_energy`)."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += [
-        "| bin | n | predicted θ68 | actual θ68 | predicted / actual | 68 % cone coverage | 90 % cone coverage |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        label = r["bin"] if "bin" in r else f"{r['lo']:.1f}–{r['hi']:.1f}"
-        if not r["n"]:
-            lines.append(f"| {label} | 0 | — | — | — | — | — |")
-            continue
-        lines.append(
-            f"| {label} | {int(r['n'])} | {r['predicted_theta68']:.1f}° | {r['theta68']:.1f}° | {r['ratio']:.2f} "
-            f"| {r['coverage_68']:.2f} | {r['coverage_90']:.2f} |"
-        )
-    return "\n".join(lines)
 
 
 # ============================================================================ phase-specific helpers
@@ -718,58 +457,6 @@ def tuning_settings(
     )
 
 
-def trials_markdown(rows: Sequence[Mapping[str, Any]], best_id: str | None = None) -> str:
-    """A Markdown table of hyperparameter-search trials (:func:`edkeras.reco.tuning.trial_table`), best first."""
-    if not rows:
-        return "*No trials.*"
-    keys = list(dict.fromkeys(k for r in rows for k in r["hyperparameters"]))
-    ordered = sorted(rows, key=lambda r: (r["value"] is None, r["value"] if r["value"] is not None else 0.0))
-    objective = next((r["objective"] for r in rows if r.get("objective")), "objective")
-    lines = [f"| trial | status | {objective} (validation) | " + " | ".join(keys) + " |",
-             "|---|---|---:|" + "---:|" * len(keys)]
-    for r in ordered:
-        value = "—" if r["value"] is None else f"{r['value']:.2f}"
-        mark = " **(best)**" if best_id is not None and r["trial_id"] == best_id else ""
-        hps = " | ".join(_fmt_value(r["hyperparameters"].get(k)) for k in keys)
-        lines.append(f"| {r['trial_id']}{mark} | {r['status']} | {value} | {hps} |")
-    return "\n".join(lines)
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return "—" if v is None else str(v)
-
-
-def plot_trials(rows: Sequence[Mapping[str, Any]], x: str = "learning_rate") -> Any:
-    """Objective of each trial in order (left) and against one hyperparameter (right)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
-    a, b = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    done = [r for r in rows if r["value"] is not None]
-    if not done:
-        a.text(0.5, 0.5, "no completed trial", ha="center", transform=a.transAxes)
-        return fig
-    objective = done[0].get("objective") or "objective"
-    values = np.array([r["value"] for r in done], dtype=np.float64)
-    a.plot(np.arange(1, values.size + 1), values, "o", label="trial")
-    a.plot(np.arange(1, values.size + 1), np.minimum.accumulate(values), "-", label="best so far")
-    a.set_xlabel("trial (in order run)")
-    a.set_ylabel(f"{objective} (validation)")
-    a.legend(fontsize="small")
-    key = next((k for k in done[0]["hyperparameters"] if k == x or k.endswith("." + x)), x)
-    xs = [r["hyperparameters"].get(key) for r in done]
-    if all(isinstance(v, (int, float)) for v in xs):
-        b.plot(xs, values, "o")
-        b.set_xscale("log" if key.endswith("learning_rate") else "linear")
-        b.set_xlabel(key)
-        b.set_ylabel(f"{objective} (validation)")
-    else:
-        b.set_visible(False)
-    return fig
-
-
 def predict_split(result: Any, split: str = "test", outputs: str | None = None) -> dict[str, np.ndarray]:
     """Outputs of a finished run's model on a split, in the predictions-file order.
 
@@ -801,35 +488,6 @@ def predict_split(result: Any, split: str = "test", outputs: str | None = None) 
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
-def plot_plane_weights(weights: Any, energies: Any, edges: Sequence[float] = (0.0, 10.0, 20.0, 30.0, 50.0, 1e9)) -> Any:
-    """Attention share of each plane: its distribution (left) and its mean per energy bin (right)."""
-    from matplotlib.figure import Figure
-
-    w = np.asarray(weights, dtype=np.float64).reshape(-1, 3)
-    e = np.asarray(energies, dtype=np.float64).ravel()
-    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
-    a, b = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    bins = np.linspace(0.0, 1.0, 41)
-    centres = np.arange(len(edges) - 1)
-    labels = [f"{lo:g}–{hi:g}" if hi < 1e8 else f"{lo:g}+" for lo, hi in itertools.pairwise(edges)]
-    for k, plane in enumerate("UVX"):
-        a.hist(w[:, k], bins=bins, histtype="step", label=f"plane {plane} (mean {w[:, k].mean():.2f})")
-        means = [w[(e >= lo) & (e < hi), k].mean() if np.any((e >= lo) & (e < hi)) else np.nan
-                 for lo, hi in itertools.pairwise(edges)]
-        b.plot(centres, means, "o-", label=f"plane {plane}")
-    a.axvline(1 / 3, color="0.5", ls=":", lw=1)
-    a.set_xlabel("share of the pooling attention")
-    a.set_ylabel("test events")
-    a.legend(fontsize="small")
-    b.axhline(1 / 3, color="0.5", ls=":", lw=1, label="equal shares")
-    b.set_xticks(centres, labels)
-    b.set_xlabel("reconstructed energy (MeV)")
-    b.set_ylabel("mean attention share")
-    b.set_ylim(0.0, 1.0)
-    b.legend(fontsize="small")
-    return fig
-
-
 FOCAL_ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
 """Energy bins (MeV, true energy) of the focal loss weights α; events outside go to the end bins."""
 
@@ -849,25 +507,3 @@ def energy_balanced_alpha(config: RunConfig, edges: Sequence[float] = FOCAL_ENER
     return [round(float(a / norm), 4) for a in alpha]
 
 
-def plot_energy_and_type(predicted_energy: Any, true_energy: Any, es_probability: Any, interaction: Any) -> Any:
-    """Multitask outputs: predicted against true energy (left), ES probability by true type (right)."""
-    from matplotlib.figure import Figure
-
-    pe, te = np.asarray(predicted_energy, dtype=np.float64).ravel(), np.asarray(true_energy, dtype=np.float64).ravel()
-    p, t = np.asarray(es_probability, dtype=np.float64).ravel(), np.asarray(interaction).ravel()
-    fig = Figure(figsize=(11.0, 4.0), layout="constrained")
-    a, b = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    a.plot(te, pe, ".", ms=3, alpha=0.6)
-    top = float(np.nanmax(np.concatenate([te, pe]))) * 1.05 if te.size else 1.0
-    a.plot([0, top], [0, top], color="black", lw=0.8, label="predicted = true")
-    a.set_xlabel("true electron energy (MeV)")
-    a.set_ylabel("predicted energy (MeV)")
-    a.legend(fontsize="small")
-    bins = np.linspace(0.0, 1.0, 21)
-    for code, name in ((1, "ES"), (0, "CC")):
-        if np.any(t == code):
-            b.hist(p[t == code], bins=bins, histtype="step", label=f"true {name} ({int(np.sum(t == code))})")
-    b.set_xlabel("predicted probability of ES")
-    b.set_ylabel("test events")
-    b.legend(fontsize="small")
-    return fig

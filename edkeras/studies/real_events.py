@@ -24,7 +24,7 @@ from edkeras.core.errors import InputError
 from edkeras.events.compare import matched_indices
 from edkeras.events.default import data_dir
 from edkeras.events.eventfile import open_events
-from edkeras.events.tpstream import ingest_tpstream
+from edkeras.events.tp_ingest import ingest_tpstream
 from edkeras.reco.classical import classical_directions
 from edkeras.reco.evaluate import evaluate
 from edkeras.reco.metrics import resolution_summary

@@ -1,14 +1,6 @@
 """Settings of the fast Monte Carlo, as strict frozen dataclasses.
 
-A simulation is fully described by a :class:`SimConfig` and a seed: the config is written
-into the event file's ``source`` attribute (complete, defaults included), so a file can
-be regenerated. Load one from JSON with :func:`edkeras.reco.config.load_json` (unknown keys
-and wrong types are errors naming the key).
-
-The readout gains and shaping widths are tuned so that the simulated trigger-primitive-like
-images match the real DUNE medians of ``shared/physics/REAL_TP_STATS.md`` (ADC per MeV
-≈ 3,900 on X and ≈ 700 on U/V, electron pulses ≈ 16 samples over threshold on X and 7–9
-on U/V); ``tests/test_sim_physics.py`` checks them.
+Method notes: ``docs/methods.md``, section ``edkeras.events.sim.config``.
 
 Example:
     >>> from edkeras.reco.config import from_dict

@@ -1,24 +1,6 @@
 """Neutrino interactions that make a supernova electron: ν–e scattering and νe capture on ⁴⁰Ar.
 
-- **ES** (ν_e e⁻ → ν_e e⁻): the neutrino energy is drawn from flux × σ_ES(E), the recoil
-  kinetic energy T from dσ/dT = (2G_F² m_e/π)[g_L² + g_R²(1 − T/E)² − g_L g_R m_e T/E²]
-  within the configured energy window, the angle from the two-body kinematics
-  cos θ = (1 + m_e/E)·√(T/(T + 2m_e)), and the azimuth uniformly.
-- **CC** (ν_e ⁴⁰Ar → e⁻ ⁴⁰K*), allowed approximation as in MARLEY: one of the listed ⁴⁰K
-  levels is reached with weight B·p_e·E_e (Fermi function taken as constant: it varies
-  < 2 % above 5 MeV), T_e = E_ν − 1.504 MeV − E_x, and the angle follows 1 + β cos θ
-  (Fermi) or 1 − β cos θ/3 (Gamow–Teller). The level then decays by a γ cascade.
-- **Gun**: one electron, flat in kinetic energy, isotropic or along a given direction.
-
-⁴⁰K levels and γ branches are from MARLEY's ⁴⁰K structure data (ENSDF 2017 evaluation) for
-the levels the transitions reach and those they cascade through; branches under 5 % are
-folded into the strongest one. The 7.952 MeV Gamow–Teller level lies above the nucleon
-separation energies (S_p = 7.58, S_n = 7.80 MeV) and is taken to emit a nucleon with no
-visible γ (an approximation: MARLEY's Hauser–Feshbach treatment gives some γ too).
-The 30 keV isomer at the bottom of most cascades is not followed (it is far below threshold).
-
-Vertices are uniform in the drift (distance from the anode plane x = 0 in the configured
-range, either side) and over one APA face in y, z.
+Method notes: ``docs/methods.md``, section ``edkeras.events.sim.interactions``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,6 @@
 """Photon transport in liquid argon: bremsstrahlung and de-excitation γ become blips.
 
-Each photon flies an exponential free path with the XCOM attenuation length of
-``tables.attenuation_length`` and then
-
-- below 0.1 MeV is absorbed (photo-effect) on the spot;
-- with the tabulated pair share (above 1.022 MeV; ≈ 20 % at 5 MeV, half at 10 MeV)
-  converts into an electron and a positron sharing E − 2m_e uniformly, both along the
-  photon (the positron is transported like an electron); the positron annihilates into two
-  back-to-back 0.511 MeV photons, isotropic, at the end of its straight-line range
-  (0.6 × CSDA range along the photon: the typical straight/path ratio of this simulator);
-- otherwise Compton-scatters (Klein–Nishina, sampled as in Geant4's
-  ``G4KleinNishinaCompton``): the electron takes E − E′ along p_γ − p_γ′, the scattered
-  photon flies on.
-
-Compton and pair electrons above ``secondary_cut_mev`` are returned for transport; slower
-ones deposit on the spot (range < 1 mm: a "blip").
+Method notes: ``docs/methods.md``, section ``edkeras.events.sim.photons``.
 """
 
 from __future__ import annotations

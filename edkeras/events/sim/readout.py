@@ -1,41 +1,6 @@
 """From energy deposits to trigger-primitive-like images on the U, V and X planes.
 
-1. **Charge** (:func:`drift_charge`): n_e = E/W · R · exp(−t_drift/τ), with the modified-box
-   recombination R = ln(α + ξ)/ξ, ξ = β·dE/dx (dE/dx floored at 1 MeV/cm, as LArSoft does),
-   W = 23.6 eV, lifetime τ = 3 ms and t_drift = |x|/v_drift (anode plane at x = 0; the two
-   drift volumes on either side are mirror images).
-2. **Projection** (:func:`read_out`): the drift coordinate becomes the tick, u = x/0.08 cm
-   (rows increase with +x: the canonical frame of DESIGN.md §3), and each plane's wire
-   coordinate w_p = r·e_p becomes the channel, v = w_p/pitch; tick n and wire n cover
-   [n, n + 1) in these units (wire n sits at (n + ½)·pitch). Transverse diffusion
-   σ_T = √(2 D_T t) shares each deposit between its wire and the two neighbours (Gaussian
-   weights, exact integrals); longitudinal diffusion σ_L = √(2 D_L t) widens the time
-   response of the event (evaluated at its charge-weighted drift distance).
-3. **Signal shape**: collection (X) = a Gaussian pulse of σ_X ticks (unipolar, area 1);
-   induction (U, V) = the time derivative of a Gaussian of σ_I ticks (bipolar, the charge
-   passing the wire), both convolved (FFT) with the diffusion. Trigger primitives are
-   formed from |signal| on the induction planes, the zero crossing between the two lobes
-   bridged (``readout.induction_bridge_ticks``): one run per hit channel, as in the real
-   images.
-4. **Electronics and trigger primitives**: gain (ADC per electron, with an optional
-   per-event spread, ``config.response``), optional white noise, then DUNE's TP maker
-   (:mod:`edkeras.events.sim.tps`): every run of samples at or above the threshold on a channel is
-   one TP (start, samples over threshold, time to peak, peak, integral), noise TPs are
-   added at the real rate, and the images are drawn from the TPs by
-   :func:`edkeras.events.tpimage.draw_tp_images` — the code that draws real DUNE dumps, so the
-   pixel sum of an image equals the ADC integral of its TPs and a pixel's shape is the
-   TP's pentagon, not the waveform.
-5. **Window**: ``image_shape`` ticks × channels, centred on the charge-weighted centre of
-   the primary electron's charge, origin = rint(centre − size/2) — integer, symmetric
-   under every mirror of DESIGN.md §3, so that a mirrored event's window is the mirror of
-   the window (the mirror test relies on it). ``window_origin`` records (tick, channel)
-   of pixel [0, 0] per plane; the simulator's tick is floor(x / 0.08 cm) (negative on the
-   −x side of the anode) and its channel floor(w_p / pitch).
-
-The kernels are symmetric (collection) and antisymmetric (induction, used through |·|),
-so the direction of time (towards the anode, +x or −x) does not change the images; the
-code nevertheless reverses the kernel for events on the −x side, as a real time response
-would be.
+Method notes: ``docs/methods.md``, section ``edkeras.events.sim.readout``.
 """
 
 from __future__ import annotations

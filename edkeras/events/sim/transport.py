@@ -1,26 +1,6 @@
 """Electron transport in liquid argon, all electrons of a block stepped together.
 
-Each step of length ds (≤ ``max_step_cm``, ≤ a fraction of the residual CSDA range):
-
-- **collision loss**: the table's mean S_col minus what hard delta rays carry away, drawn
-  from a Gamma distribution with the restricted Bohr variance
-  σ² = K·ds/β²·T_cut·(1 − β²/2) (K = 0.0966 MeV/cm); deposited at the step's midpoint with
-  its own dE/dx (used by recombination);
-- **delta rays** above ``delta_cut_mev`` (Møller 1/T² spectrum up to T/2, rate
-  K/β²·(1/T_cut − 2/T) per cm), emitted at the kinematic angle
-  cos θ = √(T_δ(T + 2m)/(T(T_δ + 2m))) and followed as electrons;
-- **bremsstrahlung**: photons above ``brems_cut_mev`` with the number and energy fixed by
-  the table's S_rad and a spectrum dN/dk ∝ y^(−1.15)(4/3 − 4/3 y + y²), y = k/T (the
-  complete-screening shape softened by y^(−0.15) so that the mean number of photons above
-  0.5, 1 and 2 MeV matches the table to ≈ 7 % from 10 to 70 MeV); emitted within ~m_e/E of
-  the electron's direction; softer radiation is deposited locally;
-- **multiple scattering**: Highland θ0 at the mid-step momentum, √(ds/X0) per step with
-  the logarithmic term taken at the residual range (Gaussian core), plus single Rutherford scatters beyond 3.5 θ0 at the screened-free rate
-  n·4π Z(Z+1) r_e² (m_e/pβ)² / θ_c² per cm (the tail that the Highland core lacks).
-
-Electrons stop below ``stop_energy_mev`` and deposit what is left on the spot. Arrays of
-all live electrons are advanced in lock-step and compacted every step, so a block of a few
-hundred events costs a few hundred numpy passes over small arrays.
+Method notes: ``docs/methods.md``, section ``edkeras.events.sim.transport``.
 """
 
 from __future__ import annotations

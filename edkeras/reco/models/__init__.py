@@ -1,14 +1,6 @@
 """Model builders for electron-direction reconstruction, by name (DESIGN.md §9).
 
-``build_model(name, **options)`` returns an uncompiled Keras model taking the three raw
-plane images ``view_u``, ``view_v``, ``view_x`` (T, C) (and ``energy`` (1,) MeV with
-energy conditioning) and returning a dict of outputs (``direction`` …, see
-:mod:`edkeras.reco.models.heads`). ``builder_options(name)`` lists a builder's options with
-their defaults; ``REGISTRY`` maps names to builders; ``summary_table()`` prints parameter
-counts and FLOPs per event.
-
-Importing this package registers every edkeras Keras object (layers, losses, metrics), so
-``keras.saving.load_model`` can read any edkeras model after ``import edkeras.reco.models``.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.models``.
 
 Example:
     >>> from edkeras.reco.models import build_model

@@ -1,24 +1,6 @@
 """``attention_v19`` (proposal 2b): cross-plane attention — the three planes look at each other.
 
-Each plane's image goes through a small strided CNN (``depth`` stride-2 conv stages); its
-feature map (rows × columns × ``token_dim``) becomes a sequence of tokens, one per map
-position. :class:`~edkeras.reco.models.layers.PlaneTokens` adds a learned position embedding
-and a plane embedding (U, V, X) and joins the three sequences; ``attention_layers``
-transformer encoder blocks (multi-head self-attention over the tokens of **all three**
-planes, so every U token can attend to V and X tokens, then a feed-forward layer) mix
-information across planes before fusion. A learned query then pools all tokens with
-multi-head attention; the pooled vector and the mean token go to the dense trunk and head.
-
-Which plane did the model rely on? The pooling attention weights, summed per plane and
-averaged over heads, are computed by the layer named ``plane_weights`` ((N, 3), rows sum
-to 1, order U, V, X); they are also given to the head as three extra features, so they
-are part of the saved model. Read them with :func:`plane_attention_model`:
-
-    >>> probe = plane_attention_model(model)
-    >>> weights = probe.predict(inputs)      # (N, 3): share of attention on U, V, X
-
-(This is real attention across planes, unlike the earlier system's "attention", a
-per-branch channel gate.)
+Method notes: ``docs/methods.md``, section ``edkeras.reco.models.attention_v19``.
 """
 
 from __future__ import annotations

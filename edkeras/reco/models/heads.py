@@ -1,30 +1,6 @@
 """What every builder shares: the three plane inputs, energy conditioning, the dense trunk and the heads.
 
-A builder only decides how one plane's image becomes features and how the planes are
-fused; this module supplies the rest, so that the contract of DESIGN.md §9 holds for
-every model:
-
-* inputs ``view_u``, ``view_v``, ``view_x`` of shape (T, C), raw ADC; the model adds the
-  channel axis and its own :class:`~edkeras.reco.models.layers.ADCNormalization`;
-* with energy conditioning (proposal v22), an input ``energy`` of shape (1,) in MeV,
-  turned into a normalised log-energy, embedded, and joined to the fused features before
-  the dense trunk;
-* heads (all outputs are a dict keyed by output name):
-
-  ``direction``  → ``{"direction": (N, 3) unit vectors}``;
-  ``vmf``        → ``{"direction": (N, 4)}``: unit vector and κ > 0 in column 3
-  (von Mises–Fisher per event, proposal v21);
-  ``multitask``  → ``{"direction": (N, 3), "energy": (N, 1) MeV, "interaction": (N, 1)
-  probability of ES}`` (proposal 4c);
-  ``axial``      → ``{"direction": (N, 7)}``: the believed unit direction (the track's axis
-  turned to the believed sense), the sense logit s in column 3 (P(sense wrong) =
-  sigmoid(−|s|)) and the sense vector's direction in columns 4–6 (see
-  :class:`~edkeras.reco.models.layers.SenseDirection`).
-
-Outputs are addressed by these dict keys (``model.predict(x)["direction"]``, targets and
-losses as dicts with the same keys). The energy output's *layer* is named ``energy_mev``
-because Keras needs unique layer names and the energy-conditioning input is ``energy``;
-``model.output_names`` therefore lists ``energy_mev``, while every key is ``energy``.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.models.heads``.
 """
 
 from __future__ import annotations

@@ -1,27 +1,6 @@
 """Custom Keras layers of the edkeras models: input scaling, output activations, plane tokens.
 
-Every layer is written with ``keras.ops`` only (backend-neutral), stores its constructor
-arguments, implements ``get_config`` and is registered under ``package="edkeras"`` so that
-a saved ``.keras`` model reloads in Keras's safe mode (no ``Lambda`` layers anywhere).
-
-What they do, in a physicist's words:
-
-* :class:`ADCNormalization` — raw ADC pixels → ``γ · log1p(max(ADC, 0) / adc_scale)``
-  with a learned γ per plane, so that a saved model takes the raw images of the event
-  file and a bright collection-plane pixel does not dominate the first convolution.
-* :class:`LogEnergy` — reconstructed energy (MeV) → ``(log E − log E0) / width``, the
-  normalised log-energy used by energy conditioning (proposal v22).
-* :class:`UnitNormalize` — makes the direction output a unit vector (the earlier
-  system's outputs had norms in the thousands, and angles undefined at zero norm).
-* :class:`KappaActivation` — von Mises–Fisher concentration κ > 0 (the vmf head regresses ln κ).
-* :class:`SenseDirection` — the axial head's output: the track's axis turned to the sense
-  the network believes in, and that belief as a logit (head–tail, like DUNE's "brems flipping").
-* :class:`EnergyActivation` — energy head output ``scale · exp(z)`` in MeV.
-* :class:`PlaneTokens` — joins three planes' token sequences, adding learned position
-  embeddings (shared grid) and plane embeddings (U, V, X) for cross-plane attention.
-* :class:`LearnedQuery` — one learned query token per event (attention pooling).
-* :class:`PlaneWeights` — turns the pooling attention scores into "how much did the model
-  look at U, V, X" per event, shape (N, 3), summing to 1.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.models.layers``.
 """
 
 from __future__ import annotations

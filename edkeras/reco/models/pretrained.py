@@ -1,13 +1,6 @@
 """Trained models shipped with the package, each with a model card.
 
-A shipped model is a folder ``edkeras/reco/models/shipped/<NAME>/`` laid out like a finished run
-folder (``config.json``, ``model.keras``, ``metrics.json``) plus ``card.json``: what it was
-trained on (simulation version, response spread, events, seed), the budget, the held-out
-metrics with intervals and the known limits. Wherever a run folder is accepted,
-``pretrained:NAME`` names a shipped model (``edkeras evaluate pretrained:compact_vmf
---data FILE``). A model may ship its likelihood tables beside it (``tables.npz``, built on a
-calibration sample that neither training nor testing used; the card's ``tables`` block
-says how): ``edkeras point PRED.npz --tables pretrained:NAME``.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.models.pretrained``.
 
 Example:
     >>> from edkeras.reco.models import load_pretrained, list_pretrained

@@ -140,7 +140,7 @@ def plot_resolution_vs_energy(tables: Any, *, ax: Any = None, flips: bool = True
     """θ68 (and the flip fraction) with confidence intervals in energy bins.
 
     Args:
-        tables: rows of :func:`edkeras.studies.energy.resolution_table`, or a mapping
+        tables: rows of :func:`edkeras.reco.energy_bins.resolution_table`, or a mapping
             name → rows to compare models. Rows of the ``"all"`` bin are left out; rows of
             different interaction groups become separate series.
         ax: one Axes (``flips=False``) or two.

@@ -1,22 +1,9 @@
 """Direction resolution against energy and interaction type, as tables (proposal 5a/5b).
 
-A short electron track carries less direction information than a long one, so every
-direction result is quoted in bins of energy: θ68 (the angle holding 68 % of events),
-the median angular error and the flip fraction (cos θ < −0.9, the head–tail failures),
-each with a bootstrap confidence interval from :mod:`edkeras.reco.metrics`.
-
-Binning uses the **reconstructed** (charge-based) energy by default — the energy a real
-analysis sees and the one the likelihood tables are binned in — and every row says which
-energy it used (``"energy": "reconstructed"`` or ``"true"``). Two standard binnings:
-
-* :data:`PROPOSAL_EDGES` — the proposal's < 20, 20–40, ≥ 40 MeV;
-* :data:`LIKELIHOOD_EDGES` — the likelihood bins 5–10, 10–15, 15–20, 20–30, 30–50, 50+ MeV
-  (events below 5 MeV fall in no bin).
-
-A bin holds lo ≤ E < hi. Tables can be split by interaction type (ES, CC).
+Method notes: ``docs/methods.md``, section ``edkeras.reco.energy_bins``.
 
 Example:
-    >>> from edkeras.studies.energy import resolution_table, format_markdown, PROPOSAL_EDGES
+    >>> from edkeras.reco.energy_bins import resolution_table, format_markdown, PROPOSAL_EDGES
     >>> rows = resolution_table(errors_deg, reco_energy, PROPOSAL_EDGES, interaction=inter,
     ...                         by_interaction=True, n_boot=500)
     >>> print(format_markdown(rows, title="compact, test split"))
