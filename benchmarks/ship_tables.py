@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edkeras.pointing.fitting import build_table
     from edkeras.pointing.tables import save_table
-    from edkeras.reco.models.pretrained import TABLES_FILE, model_card, pretrained_dir, write_card_markdown
+    from edkeras.reco.pretrained import TABLES_FILE, model_card, pretrained_dir, write_card_markdown
     from edkeras.studies.analysis import simulated_sample
 
     folder = pretrained_dir(args.name)

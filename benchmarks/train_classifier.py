@@ -103,7 +103,7 @@ def _ship(run_dir: Path, name: str, out: dict, command: str) -> None:
     import keras
 
     import edkeras.reco.models  # noqa: F401  (custom layers)
-    from edkeras.reco.models.pretrained import ship_run
+    from edkeras.reco.pretrained import ship_run
     from edkeras.reco.training import gpu_present
 
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)

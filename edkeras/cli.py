@@ -1,4 +1,4 @@
-"""The ``edkeras`` command line (DESIGN.md §8).
+"""The ``edkeras`` command line (docs/cli.md).
 
 Each sub-command lives in its own module under :mod:`edkeras.commands` with three
 names: ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``. Command

@@ -81,7 +81,7 @@ def test_mirror_event_image_operations():
 
 @pytest.mark.parametrize("flips", MIRRORS)
 def test_mirror_table_agrees_with_wire_projections(flips):
-    """The projected label on each plane transforms as the images do (DESIGN.md §3 table)."""
+    """The projected label on each plane transforms as the images do (docs/formats.md §1.3 table)."""
     rng = np.random.default_rng(2)
     d = rng.normal(size=(50, 3))
     sign = np.array([-1.0 if f else 1.0 for f in flips])

@@ -29,7 +29,7 @@ ORDER = (
     "augmentation", "v21_uncertainty", "focal_loss", "multitask", "energy_analysis",
     "v22_energy_conditioned", "ensembles", "likelihood", "pointing", "leaderboard",
 )
-"""DESIGN.md §8's notebooks, in the order of the phases."""
+"""docs/cli.md's notebooks, in the order of the phases."""
 
 TRAINING_PHASES = (
     "v15_baseline", "v17_hyperopt", "v18_residual", "v19_attention", "v20_multiscale", "augmentation",
@@ -72,6 +72,27 @@ def _unrendered_figures(executed: Path) -> list[int]:
             if str(data.get("text/plain", "")).startswith("<Figure size") and "image/png" not in data:
                 bad.append(i)
     return bad
+
+
+def _stderr_outputs(executed: Path) -> list[tuple[int, str]]:
+    """(cell, first line) of every stderr stream in an executed notebook: what the report would show in red."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    return [(i, str(out.get("text", "")).strip().splitlines()[0][:100] if str(out.get("text", "")).strip() else "")
+            for i, cell in enumerate(nb.cells) for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+
+
+def test_stderr_outputs_are_found(tmp_path: Path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    bar = new_output("stream", name="stderr", text="simulate: 100%|##########| 6/6\n")
+    said = new_output("stream", name="stdout", text="hello\n")
+    nb = new_notebook(cells=[new_code_cell("a", outputs=[said]), new_code_cell("b", outputs=[bar])])
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    assert _stderr_outputs(tmp_path / "x.ipynb") == [(1, "simulate: 100%|##########| 6/6")]
 
 
 def test_theta68_values_finds_nested_angles():
@@ -121,6 +142,8 @@ def test_notebook_smoke(name: str, workspace: Path) -> None:
     assert "<img" in html, f"{name}: the report holds no figure"
     unrendered = _unrendered_figures(result.executed)
     assert not unrendered, f"{name}: figures shown as text, not images, in cells {unrendered}"
+    noise = _stderr_outputs(result.executed)
+    assert not noise, f"{name}: the report shows stderr (progress bars, library logs): {noise}"
 
     summary = result.summary
     assert isinstance(summary, dict) and summary, f"{name}: no summary.json written (save_summary not called)"

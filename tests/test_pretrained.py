@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-import edkeras.reco.models.pretrained as pre
+import edkeras.reco.pretrained as pre
 from edkeras.cli import main as cli_main
 from edkeras.core.errors import InputError
 from edkeras.events.eventfile import write_events

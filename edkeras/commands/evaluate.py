@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a finished run folder (config.json, model.keras), or pretrained:NAME "
                         "for a shipped model (edkeras models lists them)")
     parser.add_argument("--data", required=True, metavar="FILE", help="event file (HDF5, edkeras-events)")
-    parser.add_argument("--out", metavar="PRED.npz", help="write the predictions here (DESIGN.md §5)")
+    parser.add_argument("--out", metavar="PRED.npz", help="write the predictions here (docs/formats.md §2)")
     parser.add_argument(
         "--classifier", metavar="RUN",
         help="a multitask run (or pretrained:NAME) whose ES probability goes into the predictions "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from edkeras.reco.models.pretrained import list_pretrained, separation_summary
+from edkeras.reco.pretrained import list_pretrained, separation_summary
 
 __all__ = ["HELP", "configure", "run"]
 

@@ -16,8 +16,8 @@ from edkeras.pointing.burst import fit_burst
 from edkeras.pointing.likelihood import classification_weights
 from edkeras.pointing.resolution import flips_for
 from edkeras.pointing.tables import LikelihoodTable, load_table
-from edkeras.reco.models.pretrained import resolve_tables as shipped
 from edkeras.reco.predictions import load_predictions
+from edkeras.reco.pretrained import resolve_tables as shipped
 from edkeras.reports.plots.sky import skymap_figure
 
 __all__ = ["HELP", "configure", "run"]

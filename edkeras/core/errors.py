@@ -21,7 +21,7 @@ class InputError(ValueError):
 
 
 class TableError(InputError):
-    """A likelihood table (file or arguments) is not what DESIGN.md §6 says."""
+    """A likelihood table (file or arguments) is not what docs/formats.md §3 says."""
 
 
 class ResponseMapError(TableError):

@@ -1,4 +1,4 @@
-"""The event file (HDF5), format ``edkeras-events`` version 1 (DESIGN.md §4).
+"""The event file (HDF5), format ``edkeras-events`` version 1 (docs/formats.md §1).
 
 One file holds N events: three canonical-frame images per event and the truth where it
 is known. Unknown truth is stored as NaN (floats) and −1 (``interaction``), so every
@@ -61,7 +61,7 @@ INTERACTION_CODES: dict[str, int] = {"es": 1, "cc": 0}
 
 
 class EventFileError(InputError):
-    """An event file (or a batch for one) is not what DESIGN.md §4 says it must be."""
+    """An event file (or a batch for one) is not what docs/formats.md §1 says it must be."""
 
 
 # Per-event fields besides the images: name -> (HDF5 path, trailing shape, dtype, fill for unknown)
@@ -80,7 +80,7 @@ _FIELDS: dict[str, tuple[str, tuple[int, ...], Any, Any]] = {
 
 @dataclass
 class EventBatch:
-    """A block of events in memory, with the arrays of DESIGN.md §4.
+    """A block of events in memory, with the arrays of docs/formats.md §1.
 
     Only ``U``, ``V``, ``X`` and ``event_id`` are required when building one; every other
     field left as ``None`` is filled with "unknown" (NaN, or −1 for ``interaction``, or 0

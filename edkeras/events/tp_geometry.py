@@ -69,7 +69,7 @@ class PlaneGeometry:
     """How one readout plane of one APA maps channels and ticks, for charge drifting from one side.
 
     The wire coordinate measured by this plane is ``w = r · e_axis`` (cm) with ``e_axis`` the
-    canonical unit vector of DESIGN.md §3; channels are consecutive wires:
+    canonical unit vector of docs/formats.md §1.3; channels are consecutive wires:
     ``local channel ≡ c0 + step · w / pitch`` (mod ``period`` for the wrapped induction wires).
 
     Args:

@@ -299,7 +299,7 @@ def ingest_tpstream(
     command: str | None = None,
     flush_events: int = 256,
 ) -> IngestResult:
-    """Turn TP dumps into an event file (DESIGN.md §4) in the canonical frame.
+    """Turn TP dumps into an event file (docs/formats.md §1) in the canonical frame.
 
     Args:
         paths: ROOT files (``triggerAnaDumpTPs``).

@@ -348,7 +348,7 @@ def _arrays(table: LikelihoodTable, suffix: str = "") -> dict[str, np.ndarray]:
 
 
 def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Write a table file (DESIGN.md §6) atomically (temporary name, then rename).
+    """Write a table file (docs/formats.md §3) atomically (temporary name, then rename).
 
     Args:
         table: the table.

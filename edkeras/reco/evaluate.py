@@ -19,7 +19,7 @@ from edkeras.reco.evaluation import (
     predict_arrays,
 )
 from edkeras.reco.event_index import index_events
-from edkeras.reco.models.pretrained import resolve_run_dir
+from edkeras.reco.pretrained import resolve_run_dir
 
 __all__ = ['classifier_es_probability', 'evaluate']
 
@@ -35,7 +35,7 @@ def evaluate(
         run_dir: a run folder with ``config.json`` and ``model.keras``, or
             ``pretrained:NAME`` for a model shipped with the package.
         data_file: an event file of the same image shape.
-        out: write the predictions there (DESIGN.md §5; ``split`` = the file's name).
+        out: write the predictions there (docs/formats.md §2; ``split`` = the file's name).
         batch_size: events per prediction batch.
         classifier: a finished run (or ``pretrained:NAME``) of the multitask head whose ES
             probability replaces the model's own ``es_probability`` (see

@@ -1,4 +1,4 @@
-"""Predictions files (.npz): what a trained network said about each event (DESIGN.md §5).
+"""Predictions files (.npz): what a trained network said about each event (docs/formats.md §2).
 
 Method notes: ``docs/methods.md``, section ``edkeras.reco.predictions``.
 
@@ -45,7 +45,7 @@ _META_COLUMN_ES = 3
 
 
 class PredictionsError(InputError):
-    """A predictions file (or arrays for one) is not what DESIGN.md §5 says it must be."""
+    """A predictions file (or arrays for one) is not what docs/formats.md §2 says it must be."""
 
 
 @dataclass
@@ -232,7 +232,7 @@ def save_predictions(
     split: str = "",
     run: str = "",
 ) -> Path:
-    """Write a predictions file (DESIGN.md §5) atomically; compute ``angular_errors`` from the truth.
+    """Write a predictions file (docs/formats.md §2) atomically; compute ``angular_errors`` from the truth.
 
     The arrays are checked (shapes, zero-length directions, interaction codes) before
     anything is written; the file is written to a temporary name and renamed, so a

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from edkeras.core.errors import InputError
 from edkeras.core.vmf import cos_logpdf, kappa_from_mean_cos, mean_cos
@@ -145,23 +146,6 @@ def fit_kappa_power(kappa: Any, errors_deg: Any, *, fit_exponent: bool = True) -
     )
 
 
-def _pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted pool-adjacent-violators: the non-decreasing sequence closest to y (least squares)."""
-    vals: list[float] = []
-    wts: list[float] = []
-    counts: list[int] = []
-    for yi, wi in zip(y.tolist(), w.tolist()):
-        vals.append(yi)
-        wts.append(wi)
-        counts.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            wsum = wts[-2] + wts[-1]
-            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / wsum
-            c = counts[-2] + counts[-1]
-            vals[-2:], wts[-2:], counts[-2:] = [v], [wsum], [c]
-    return np.repeat(vals, counts)
-
-
 def fit_kappa_isotonic(kappa: Any, errors_deg: Any, *, n_bins: int = 20) -> KappaCalibration:
     """Fit a monotone (non-decreasing) map κ → κ' by isotonic regression of the mean cos θ.
 
@@ -185,7 +169,7 @@ def fit_kappa_isotonic(kappa: Any, errors_deg: Any, *, n_bins: int = 20) -> Kapp
     groups = np.array_split(order, n_bins)
     mean_cos = np.array([cos[g].mean() for g in groups])
     sizes = np.array([g.size for g in groups], dtype=np.float64)
-    iso = _pava(mean_cos, sizes)
+    iso = isotonic_regression(mean_cos, weights=sizes).x
     k_out = np.clip(np.asarray(kappa_from_mean_cos(np.clip(iso, 1e-6, 1.0 - 1e-9))), _KAPPA_MIN, _KAPPA_MAX)
     lk_in = np.log(np.array([np.median(k[g]) for g in groups]))
     # equal medians (ties) would break interpolation: keep the knots strictly increasing

@@ -55,7 +55,7 @@ RUN_FILES: tuple[str, ...] = (
     "predictions_test.npz",
     "model.keras",
 )
-"""Files every finished run folder holds (DESIGN.md §7)."""
+"""Files every finished run folder holds (docs/formats.md §4)."""
 
 _OWNED = (*RUN_FILES, "split.npz", "training.png", "backup")
 """What a run writes; ``force`` removes exactly these and nothing else."""

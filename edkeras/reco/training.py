@@ -1,4 +1,4 @@
-"""The one training path: a run config in, a finished run folder out (DESIGN.md §7).
+"""The one training path: a run config in, a finished run folder out (docs/formats.md §4).
 
 Method notes: ``docs/methods.md``, section ``edkeras.reco.training``.
 

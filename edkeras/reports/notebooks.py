@@ -280,6 +280,10 @@ def _execute_child(job_file: str) -> int:
     import papermill as pm
 
     job = json.loads(Path(job_file).read_text())
+    # the kernel inherits this environment: no progress bar (tqdm reads TQDM_DISABLE) and no
+    # TensorFlow start-up chatter reaches the report
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     outcome: dict[str, str] = {"error": ""}
     try:
         # capture_fd_output off: what libraries write to the kernel's file descriptors directly

@@ -32,8 +32,8 @@ from edkeras.pointing.resolution import _burst_inputs, _fit_one
 from edkeras.reco.classical import save_classical_predictions
 from edkeras.reco.config import RunConfig
 from edkeras.reco.evaluate import classifier_es_probability, evaluate
-from edkeras.reco.models.pretrained import PREFIX, SHIPPED_DIR, pretrained_dir
 from edkeras.reco.predictions import Predictions, load_predictions
+from edkeras.reco.pretrained import PREFIX, SHIPPED_DIR, pretrained_dir
 from edkeras.studies.phase import data_key, train_or_load
 
 __all__ = [

@@ -4,7 +4,7 @@
 particle gun), electron transport with collision loss, multiple scattering,
 bremsstrahlung and delta rays, photon blips, recombination, drift, diffusion and a
 trigger-primitive-like readout of the U, V and X planes into 128 × 32 canonical-frame
-windows (DESIGN.md §3). Vectorised over blocks of events: thousands of events per second
+windows (docs/formats.md §1.3). Vectorised over blocks of events: thousands of events per second
 on one core.
 
 Example:

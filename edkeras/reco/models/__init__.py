@@ -1,4 +1,4 @@
-"""Model builders for electron-direction reconstruction, by name (DESIGN.md §9).
+"""Model builders for electron-direction reconstruction, by name (docs/formats.md §5.3).
 
 Method notes: ``docs/methods.md``, section ``edkeras.reco.models``.
 
@@ -17,9 +17,9 @@ import edkeras.reco.keras_metrics
 import edkeras.reco.losses  # noqa: F401  (registers the loss classes for load_model)
 from edkeras.reco.models import attention_v19, baseline_v15, compact, multiscale_v20, residual_v18  # noqa: F401
 from edkeras.reco.models.attention_v19 import plane_attention_model
-from edkeras.reco.models.pretrained import list_pretrained, load_pretrained, model_card
 from edkeras.reco.models.registry import HEADS, REGISTRY, build_model, builder_options
 from edkeras.reco.models.summary import count_flops, model_summary, summary_table
+from edkeras.reco.pretrained import list_pretrained, load_pretrained, model_card
 
 __all__ = [
     "HEADS",

@@ -19,7 +19,7 @@ from typing import Any
 
 import keras
 
-from edkeras.reco.models.heads import apply_branches, finish_model, make_inputs
+from edkeras.reco.models.heads import fused_branch_model
 from edkeras.reco.models.registry import check_common_options, register
 
 __all__ = ["baseline_v15"]
@@ -80,16 +80,4 @@ def baseline_v15(
     """
     opts = check_common_options("baseline_v15", dict(locals()))
     opts = check_common_options("baseline_v15", opts, min_size=2 ** opts["depth"])  # depth poolings
-    inputs, images, energy = make_inputs(opts["input_shape"], energy_conditioning, normalization)
-    feats = apply_branches(images, _branch_factory(opts["filters"], opts["depth"]), shared_branches)
-    fused = keras.layers.Concatenate(name="fuse_planes")(feats)
-    return finish_model(
-        inputs,
-        fused,
-        energy,
-        head=head,
-        dense_units=opts["dense_units"],
-        dense_layers=opts["dense_layers"],
-        dropout=opts["dropout"],
-        name="baseline_v15",
-    )
+    return fused_branch_model("baseline_v15", opts, _branch_factory(opts["filters"], opts["depth"]))

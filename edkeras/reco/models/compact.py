@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from edkeras.reco.models.heads import apply_branches, finish_model, make_inputs
+from edkeras.reco.models.heads import fused_branch_model
 from edkeras.reco.models.registry import check_common_options, register
 
 __all__ = ["compact"]
@@ -82,16 +82,4 @@ def compact(
         An uncompiled ``keras.Model`` named ``compact``.
     """
     opts = check_common_options("compact", dict(locals()))
-    inputs, images, energy = make_inputs(opts["input_shape"], energy_conditioning, normalization)
-    feats = apply_branches(images, _branch_factory(opts["filters"], opts["depth"]), shared_branches)
-    fused = keras.layers.Concatenate(name="fuse_planes")(feats)
-    return finish_model(
-        inputs,
-        fused,
-        energy,
-        head=head,
-        dense_units=opts["dense_units"],
-        dense_layers=opts["dense_layers"],
-        dropout=opts["dropout"],
-        name="compact",
-    )
+    return fused_branch_model("compact", opts, _branch_factory(opts["filters"], opts["depth"]))

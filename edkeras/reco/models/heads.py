@@ -20,7 +20,7 @@ from edkeras.reco.models.layers import (
     UnitNormalize,
 )
 
-__all__ = ["PLANE_INPUTS", "apply_branches", "attach_head", "finish_model", "make_inputs"]
+__all__ = ["PLANE_INPUTS", "apply_branches", "attach_head", "finish_model", "fused_branch_model", "make_inputs"]
 
 PLANE_INPUTS = ("view_u", "view_v", "view_x")
 """Input names of the three plane images, in the order U, V, X."""
@@ -155,3 +155,20 @@ def finish_model(
         x = keras.layers.Dense(dense_units, activation="relu", name=f"dense_{i + 1}")(x)
         x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
     return keras.Model(inputs=inputs, outputs=attach_head(x, head), name=name)
+
+
+def fused_branch_model(name: str, opts: dict[str, Any], make_branch: Any) -> Any:
+    """The model every three-branch builder makes: inputs, one branch per plane, fused, trunk and head.
+
+    Args:
+        name: the builder's (and the model's) name.
+        opts: the builder's checked options (:func:`~edkeras.reco.models.registry.check_common_options`).
+        make_branch: ``prefix -> (image -> features)`` (see :func:`apply_branches`).
+    """
+    inputs, images, energy = make_inputs(opts["input_shape"], opts["energy_conditioning"], opts["normalization"])
+    feats = apply_branches(images, make_branch, opts["shared_branches"])
+    fused = keras.layers.Concatenate(name="fuse_planes")(feats)
+    return finish_model(
+        inputs, fused, energy, head=opts["head"], dense_units=opts["dense_units"],
+        dense_layers=opts["dense_layers"], dropout=opts["dropout"], name=name,
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from edkeras.core.errors import InputError
-from edkeras.reco.models.heads import apply_branches, finish_model, make_inputs
+from edkeras.reco.models.heads import fused_branch_model
 from edkeras.reco.models.registry import check_common_options, register
 
 __all__ = ["multiscale_v20"]
@@ -124,16 +124,4 @@ def multiscale_v20(
         raise InputError(f"model 'multiscale_v20': option 'dilated' must be true or false, got {dilated!r}")
     if opts["filters"] < 2:
         raise InputError(f"model 'multiscale_v20': option 'filters' must be >= 2, got {filters!r}")
-    inputs, images, energy = make_inputs(opts["input_shape"], energy_conditioning, normalization)
-    feats = apply_branches(images, _branch_factory(opts["filters"], opts["depth"], dilated), shared_branches)
-    fused = keras.layers.Concatenate(name="fuse_planes")(feats)
-    return finish_model(
-        inputs,
-        fused,
-        energy,
-        head=head,
-        dense_units=opts["dense_units"],
-        dense_layers=opts["dense_layers"],
-        dropout=opts["dropout"],
-        name="multiscale_v20",
-    )
+    return fused_branch_model("multiscale_v20", opts, _branch_factory(opts["filters"], opts["depth"], dilated))

@@ -1,6 +1,6 @@
 """Trained models shipped with the package, each with a model card.
 
-Method notes: ``docs/methods.md``, section ``edkeras.reco.models.pretrained``.
+Method notes: ``docs/methods.md``, section ``edkeras.reco.pretrained``.
 
 Example:
     >>> from edkeras.reco.models import load_pretrained, list_pretrained
@@ -37,7 +37,7 @@ __all__ = [
     "write_card_markdown",
 ]
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+SHIPPED_DIR = Path(__file__).resolve().parent / "models" / "shipped"
 PREFIX = "pretrained:"
 _NEEDED = ("card.json", "config.json", "model.keras")
 TABLES_FILE = "tables.npz"
