@@ -170,3 +170,26 @@ def test_loss_function_and_class_share_their_defaults(name):
     fn_defaults = {k: v.default for k, v in inspect.signature(fn).parameters.items() if v.default is not v.empty}
     cls_defaults = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items() if k in fn_defaults}
     assert fn_defaults == cls_defaults
+
+
+MAX_NOTEBOOK_CODE_LINES = 120
+
+
+def test_notebooks_stay_thin():
+    """Each notebook holds at most 120 lines of code (comments and blank lines not counted)."""
+    import nbformat
+
+    thick = {}
+    for path in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        n = sum(1 for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+                if line.strip() and not line.strip().startswith("#"))
+        if n > MAX_NOTEBOOK_CODE_LINES:
+            thick[path.name] = n
+    assert not thick, f"notebooks over {MAX_NOTEBOOK_CODE_LINES} code lines: {thick}"
+
+
+def test_docs_layout_lists_every_module():
+    listed = (PACKAGE.parent / "docs" / "layout.md").read_text()
+    missing = [m for m in MODULES if m.count(".") >= 1 and f"`{m.removeprefix('edkeras.')}`" not in listed]
+    assert not missing, f"modules missing from docs/layout.md: {missing}"

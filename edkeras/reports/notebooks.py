@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,16 @@ __all__ = [
     "find_notebook",
     "notebook_parameters",
     "project_root",
+    "quiet_notebook",
     "run_notebook",
     "save_summary",
 ]
+
+
+def quiet_notebook() -> None:
+    """Keep TensorFlow's start-up lines and tqdm's widget warning out of a notebook (call before other imports)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
 
 def project_root() -> Path:

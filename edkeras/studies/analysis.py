@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from edkeras.core.errors import InputError
@@ -31,10 +32,12 @@ from edkeras.events.splits import event_hash
 from edkeras.pointing.resolution import _burst_inputs, _fit_one
 from edkeras.reco.classical import save_classical_predictions
 from edkeras.reco.config import RunConfig
+from edkeras.reco.ensemble_model import build_ensemble, load_ensemble
 from edkeras.reco.evaluate import classifier_es_probability, evaluate
+from edkeras.reco.metrics import angular_error_deg
 from edkeras.reco.predictions import Predictions, load_predictions
 from edkeras.reco.pretrained import PREFIX, SHIPPED_DIR, pretrained_dir
-from edkeras.studies.phase import data_key, train_or_load
+from edkeras.studies.phase import data_key, read_split, train_or_load
 
 __all__ = [
     "SourceRun",
@@ -530,3 +533,44 @@ def burst_fit(
     return fit, truth
 
 
+
+
+def tp_agreement(
+    table: Mapping[str, Mapping[str, Mapping[str, float]]],
+    window_only: Sequence[str] = ("main_cluster_share", "other_clusters"),
+    tolerance: float = 0.3,
+) -> tuple[dict[str, float], float, str]:
+    """How close simulated trigger-primitive medians are to real ones.
+
+    ``window_only`` rows are left out: the real medians count the whole event, an image one window.
+
+    Returns:
+        (``quantity/plane`` → simulated/real, the share within ±``tolerance``, the farthest key).
+    """
+    ratios = {f"{q}/{p}": v["sim"] / v["real"] for q, row in table.items() for p, v in row.items()
+              if v["real"] and q not in window_only}
+    finite = {k: r for k, r in ratios.items() if np.isfinite(r)}
+    if not finite:
+        raise InputError("tp_agreement: no comparable simulated/real median")
+    within = float(np.mean([abs(r - 1.0) <= tolerance for r in finite.values()]))
+    return ratios, within, max(finite, key=lambda k: abs(finite[k] - 1.0))
+
+
+def check_saved_ensemble(
+    run_dirs: Sequence[Path], config: RunConfig, expected: np.ndarray, path: Path, kappa: str = "spread",
+) -> tuple[tuple[int, ...], float]:
+    """Save the ensemble of ``run_dirs``' models to ``path``, reload it, and predict the test split of ``config``.
+
+    Args:
+        expected: (N, 3) spherical means of the members' saved test predictions, in test order.
+
+    Returns:
+        (shape of the reloaded ensemble's output, largest angle in degrees from ``expected``).
+    """
+    members = [keras.saving.load_model(Path(d) / "model.keras", compile=False) for d in run_dirs]
+    build_ensemble(members, kappa=kappa).save(path)
+    batch = read_split(config, "test")
+    out = load_ensemble(path).predict(model_inputs(batch, energy=config.data.energy_input), verbose=0)["direction"]
+    if out.shape[0] != len(expected):
+        raise InputError(f"{path}: the ensemble predicted {out.shape[0]} test events; expected {len(expected)}")
+    return tuple(out.shape), float(np.max(angular_error_deg(out[:, :3], expected)))
