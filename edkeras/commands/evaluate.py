@@ -9,9 +9,9 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 
 from edkeras.core.files import jsonable
-from edkeras.reco.evaluate import evaluate
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -36,8 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, print θ68 with its interval (or only the counts when there is no truth)."""
-    import json
-
+    # here, not at the top: TensorFlow loads only when the command runs
+    from edkeras.reco.evaluate import evaluate
 
     result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size, classifier=args.classifier)
     if args.json:

@@ -55,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CL=DELTA",
-        help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.burst.region_thresholds; "
+        help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.resolution.region_thresholds; "
         "the pointing notebook prints them), e.g. --region-threshold 0.68=6.1 --region-threshold 0.9=14; "
         "default: Wilks' theorem, -ln(1 - CL)",
     )

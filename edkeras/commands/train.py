@@ -8,10 +8,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edkeras.reco.config import load_run_config
 from edkeras.reco.runs import runs_dir
-from edkeras.reco.training import train
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -33,9 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, print the validation and test θ68."""
-    from pathlib import Path
-
-
+    # here, not at the top: TensorFlow loads only when the command runs
+    from edkeras.reco.training import train
     config = load_run_config(args.config, args.overrides, name=args.name)
     root = Path(args.runs) if args.runs else runs_dir()
     result = train(config, root / config.name, force=args.force, resume=not args.no_resume,

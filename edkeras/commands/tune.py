@@ -1,7 +1,7 @@
 """``edkeras tune CONFIG``: hyperparameter search, then the best trial retrained and tested once.
 
 The config is one JSON file: the run config plus a ``tuning`` section
-(:class:`edkeras.reco.tuning.TuningConfig`); unknown keys in either are errors. The search
+(:class:`edkeras.reco.search_space.TuningConfig`); unknown keys in either are errors. The search
 lives in ``runs/<name>/tuner/``; an interrupted search resumes when the same command is
 run again. With ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
 ``KERASTUNER_ORACLE_PORT`` set, the process is the chief (``KERASTUNER_TUNER_ID=chief``:
@@ -15,9 +15,9 @@ Example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edkeras.reco.runs import runs_dir
-from edkeras.reco.tuning import load_tune_config, tune, tuner_role
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -38,9 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, search (or join a distributed search), retrain the best trial, print the result."""
-    from pathlib import Path
-
-
+    # here, not at the top: TensorFlow loads only when the command runs
+    from edkeras.reco.tuning import load_tune_config, tune, tuner_role
     config, tuning = load_tune_config(args.config, args.overrides, name=args.name)
     root = Path(args.runs) if args.runs else runs_dir()
     role = tuner_role()

@@ -9,7 +9,11 @@ from __future__ import annotations
 import zipfile
 import zlib
 
-__all__ = ["ARCHIVE_ERRORS", "InputError"]
+__all__ = [
+    "ARCHIVE_ERRORS",
+    "InputError",
+    "check_fraction",
+]
 
 ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 """What numpy/zipfile raise for an .npz that is cut short, corrupted or not an archive: a
@@ -34,3 +38,11 @@ class AcceptanceError(TableError):
 
 class PointingError(InputError):
     """A burst or option the pointing cannot use."""
+
+
+def check_fraction(value: float, what: str) -> float:
+    """``value`` as a float strictly between 0 and 1, else an :class:`InputError` naming ``what``."""
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise InputError(f"{what}: expected a fraction strictly between 0 and 1; received {value}")
+    return value

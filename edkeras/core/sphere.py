@@ -9,7 +9,7 @@ import numpy as np
 from edkeras.core.errors import PointingError
 from edkeras.core.vmf import orthonormal_basis
 
-__all__ = ["deflect", "fibonacci_lattice", "isotropic", "normalise", "random_directions", "rotate_to"]
+__all__ = ["deflect", "fibonacci_lattice", "isotropic", "monomials", "normalise", "random_directions", "rotate_to"]
 
 
 def normalise(v: np.ndarray) -> np.ndarray:
@@ -109,4 +109,25 @@ def rotate_to(vectors: Any, source: Any, target: Any, spin: float = 0.0) -> np.n
     if spin:
         c, sn = np.cos(spin), np.sin(spin)
         out = out * c + np.cross(t, out) * sn + t * (out @ t)[:, None] * (1.0 - c)
+    return out
+
+
+def monomials(d: Any, degree: int) -> np.ndarray:
+    """(N, n) x^a y^b z^c of the rows of ``d`` for every a + b + c ≤ ``degree``: 1, x, y, z, x², xy, …
+
+    Ordered by total degree, then by falling a, then by falling b.
+    """
+    d = np.atleast_2d(np.asarray(d, dtype=np.float64))
+    degree = int(degree)
+    n = len(d)
+    powers = np.empty((3, degree + 1, n))
+    powers[:, 0] = 1.0
+    for k in range(1, degree + 1):
+        np.multiply(powers[:, k - 1], d.T, out=powers[:, k])
+    px, py, pz = powers
+    terms = [(a, b, t - a - b) for t in range(degree + 1) for a in range(t, -1, -1) for b in range(t - a, -1, -1)]
+    out = np.empty((n, len(terms)))
+    for j, (a, b, c) in enumerate(terms):
+        np.multiply(px[a], py[b], out=out[:, j])
+        out[:, j] *= pz[c]
     return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edkeras.core.errors import InputError
+from edkeras.core.errors import InputError, check_fraction
 
 __all__ = [
     "cone_angle_deg",
@@ -130,7 +130,7 @@ def cone_cos(kappa: Any, fraction: float = 0.68) -> np.ndarray:
 
     Solves P(cos θ ≥ c) = fraction exactly: c = 1 + log1p(fraction · expm1(−2κ)) / κ.
     """
-    f = _fraction(fraction)
+    f = check_fraction(fraction, "vmf fraction")
     k = _kappa(kappa)
     safe = np.maximum(k, _SMALL_KAPPA)
     c = 1.0 + np.log1p(f * np.expm1(-2.0 * safe)) / safe
@@ -178,7 +178,7 @@ def kappa_from_cone_deg(angle_deg: Any, fraction: float = 0.68) -> np.ndarray | 
         >>> round(float(kappa_from_cone_deg(cone_angle_deg(50.0))), 6)
         50.0
     """
-    f = _fraction(fraction)
+    f = check_fraction(fraction, "vmf fraction")
     ang = np.asarray(angle_deg, dtype=np.float64)
     if np.any(~np.isfinite(ang)) or np.any(ang <= 0) or np.any(ang > 180):
         raise InputError(
@@ -376,10 +376,3 @@ def sample(mu: Any, kappa: Any, n: int | None, rng: np.random.Generator) -> np.n
     e1, e2 = orthonormal_basis(mm)
     out = t[:, None] * mm + (s * np.cos(phi))[:, None] * e1 + (s * np.sin(phi))[:, None] * e2
     return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def _fraction(fraction: float) -> float:
-    f = float(fraction)
-    if not 0.0 < f < 1.0:
-        raise InputError(f"vmf: fraction must be strictly between 0 and 1; received {f}")
-    return f

@@ -1,4 +1,7 @@
-"""Convert the earlier system's per-plane NPZ files into one edkeras event file, event by event, matched across planes."""
+"""Convert the earlier system's per-plane NPZ files into one edkeras event file, event by event, matched across planes.
+
+Method notes: ``docs/methods.md``, section ``edkeras.events.legacy_npz``.
+"""
 
 from __future__ import annotations
 

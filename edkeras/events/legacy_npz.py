@@ -1,8 +1,9 @@
-"""Read the earlier system's per-plane NPZ files and turn them into an edkeras event file.
+"""Read the earlier system's per-plane NPZ files: find them, check them, decode their event ids.
 
 Method notes: ``docs/methods.md``, section ``edkeras.events.legacy_npz``.
 
 Example:
+    >>> from edkeras.events.legacy_convert import convert_npz
     >>> result = convert_npz(["old_data/"], "data/legacy.h5", image_shape=(128, 32))
     >>> print(result.summary())
 """

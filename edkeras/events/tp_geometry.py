@@ -3,6 +3,8 @@
 Each readout plane (U, V, and each X face) of an APA gets a channel axis in the y–z plane:
 :func:`fit_geometry` finds it from TPs whose true position is known; a
 :class:`GeometryTable` holds it and is saved beside an ingested file.
+
+Method notes: ``docs/methods.md``, section ``edkeras.events.tpstream``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The rules (cluster joining, main-cluster choice, U/V matching, window placement) are those of
 DUNE's public pipeline; they are described in ``docs/formats.md`` (inputs from other systems).
+
+Method notes: ``docs/methods.md``, section ``edkeras.events.tpstream``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""DUNE trigger-primitive dumps (``triggerAnaDumpTPs`` ROOT files) to canonical three-plane images.
+"""Read DUNE trigger-primitive dumps (``triggerAnaDumpTPs`` ROOT files): the TPs and the simulation truth, event by event.
 
 Method notes: ``docs/methods.md``, section ``edkeras.events.tpstream``.
 
 Example:
-    >>> from edkeras.events.tpstream import TPStreamOptions, ingest_tpstream
+    >>> from edkeras.events.tp_ingest import ingest_tpstream
+    >>> from edkeras.events.tpstream import TPStreamOptions
     >>> result = ingest_tpstream(["es.root"], "es.h5", TPStreamOptions(main_cluster="charge"))
     >>> print(result.summary())
 """
@@ -49,8 +50,8 @@ DEFAULT_ADC_PER_MEV: dict[str, float] = {"U": 677.0, "V": 564.0, "X": 3996.0}
 From ``shared/physics/REAL_TP_STATS.md`` (ES column): slope through 0 of Σ adc_integral of the
 TPs back-tracked to the primary electron against the electron's deposited energy on that
 plane (``simides`` energy, = (edep + shower_edep)/3 of ``mcparticles``), DUNE 1x2x2 ES
-simulation. :func:`fit_geometry` reproduces 677.3 / 564.2 / 3995.9 on the shipped
-``test_es_tpstream.root``. (The earlier pipeline's 900 / 900 / 3600 are 10–40 % off.)
+simulation (``tests/test_tpstream.py`` re-measures them with
+:func:`~edkeras.events.tp_geometry.fit_geometry` when the file is present).
 """
 
 ELECTRON_MASS_MEV = 0.51099895

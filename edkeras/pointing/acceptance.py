@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import TableError
-from edkeras.core.sphere import fibonacci_lattice
+from edkeras.core.sphere import fibonacci_lattice, monomials
 
 __all__ = [
     "G_FLOOR",
@@ -62,30 +62,14 @@ def real_harmonics(d: Any, l_max: int) -> np.ndarray:
     """
     d = np.atleast_2d(np.asarray(d, dtype=np.float64))
     d = d / np.linalg.norm(d, axis=1, keepdims=True)
-    return _monomials(d, int(l_max)) @ _polynomial_coefficients(int(l_max))
-
-
-def _monomials(d: np.ndarray, degree: int) -> np.ndarray:
-    """(N, n) x^a y^b z^c for a + b + c ≤ degree (unit vectors d)."""
-    n = len(d)
-    powers = np.empty((3, degree + 1, n))
-    powers[:, 0] = 1.0
-    for k in range(1, degree + 1):
-        np.multiply(powers[:, k - 1], d.T, out=powers[:, k])
-    px, py, pz = powers
-    terms = [(a, b, t - a - b) for t in range(degree + 1) for a in range(t, -1, -1) for b in range(t - a, -1, -1)]
-    out = np.empty((n, len(terms)))
-    for j, (a, b, c) in enumerate(terms):
-        np.multiply(px[a], py[b], out=out[:, j])
-        out[:, j] *= pz[c]
-    return out
+    return monomials(d, int(l_max)) @ _polynomial_coefficients(int(l_max))
 
 
 @lru_cache(maxsize=8)
 def _polynomial_coefficients(l_max: int) -> np.ndarray:
 
     p = fibonacci_lattice(max(2000, 40 * (l_max + 1) ** 2))
-    coef, *_ = np.linalg.lstsq(_monomials(p, l_max), _harmonics_from_legendre(p, l_max), rcond=None)
+    coef, *_ = np.linalg.lstsq(monomials(p, l_max), _harmonics_from_legendre(p, l_max), rcond=None)
     coef.setflags(write=False)
     return coef
 
@@ -164,7 +148,7 @@ class Acceptance:
         v = self.weighted(moments) @ _polynomial_coefficients(self.l_max).T
 
         def z(points: np.ndarray) -> np.ndarray:
-            return np.maximum(1.0 + np.einsum("ij,ij->i", _monomials(points, self.l_max), v), Z_MIN)
+            return np.maximum(1.0 + np.einsum("ij,ij->i", monomials(points, self.l_max), v), Z_MIN)
 
         return z
 

@@ -2,9 +2,9 @@
 
 :func:`fit_burst` maximises the burst likelihood ln L(n̂) = Σ_e ln Σ_i w_ei P_i(cos θ_e | E_e)
 (one likelihood table per event class, per-event class weights from
-:func:`classification_weights`) by a scan over the sky and a local search, and maps the
+:func:`~edkeras.pointing.likelihood.classification_weights`) by a scan over the sky and a local search, and maps the
 confidence regions (Wilks' theorem, or thresholds calibrated on simulated bursts). The
-method is described in ``docs/pointing.md``.
+method is described in ``docs/methods.md`` (section ``edkeras.pointing.likelihood``).
 
 Example:
     >>> fit = fit_burst(pred.predictions, pred.energies, table)
@@ -39,7 +39,7 @@ WILKS_2DOF = "Wilks' theorem, 2 degrees of freedom: region ln L_max - ln L <= -l
 """How the confidence regions are made by default."""
 
 CALIBRATED = "calibrated on simulated bursts: region ln L_max - ln L <= the CL quantile of its value at the truth"
-"""How the confidence regions are made with ``region_thresholds`` (see :func:`region_thresholds`)."""
+"""How the confidence regions are made with ``region_thresholds`` (see :func:`~edkeras.pointing.resolution.region_thresholds`)."""
 
 _START_MARGIN = 25.0
 """Lattice maxima more than this below the best in ln L are not refined."""
@@ -236,7 +236,7 @@ def fit_burst(
         tables: a :class:`~edkeras.pointing.tables.LikelihoodTable`, or ``{"es": …, "cc": …}``
             with ``weights``.
         kappa: (N,) predicted κ (used by tables with κ bins).
-        weights: (N, 2) ES/CC weights (:func:`classification_weights`).
+        weights: (N, 2) ES/CC weights (:func:`~edkeras.pointing.likelihood.classification_weights`).
         flip_probability: (N,) P(sense wrong) for tables with sense "oriented" (see
             :class:`BurstLikelihood`).
         n_lattice: coarse-scan size (when ``lattice`` is None).
@@ -247,7 +247,7 @@ def fit_burst(
         n_local: points of the local lattice that maps the regions.
         use_healpy: use HEALPix for the scan when healpy is importable.
         n_grid: cos θ grid of the likelihood evaluation.
-        region_thresholds: {CL: ΔlnL} calibrated on simulated bursts (:func:`region_thresholds`)
+        region_thresholds: {CL: ΔlnL} calibrated on simulated bursts (:func:`~edkeras.pointing.resolution.region_thresholds`)
             instead of Wilks' −ln(1 − CL); its levels replace ``levels``.
 
     Returns:

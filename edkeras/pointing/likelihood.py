@@ -112,7 +112,7 @@ class BurstLikelihood:
 
     A table with a detector-response map (``LikelihoodTable.response``) measures cos θ from
     m̂(n̂) instead of n̂: every trial direction is mapped through it first, per table (the
-    ES table of :func:`edkeras.pointing.tables.build_table` carries the map, its CC table not).
+    ES table of :func:`edkeras.pointing.fitting.build_table` carries the map, its CC table not).
     Tables with an acceptance (``LikelihoodTable.acceptance``, one for all tables) divide
     each event's density by its row's normalisation Z(n̂) (:mod:`edkeras.pointing.acceptance`), so
     that the fit does not favour the directions the reconstruction prefers anyway.

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import ResponseMapError, TableError
+from edkeras.core.sphere import monomials
 
 __all__ = ['Response', 'fit_response']
 
@@ -30,12 +31,7 @@ class Response:
     @staticmethod
     def monomials(s: Any, degree: int) -> np.ndarray:
         """(N, n_monomials) 1, x, y, z, x², …: every monomial of total degree ≤ ``degree``."""
-        s = np.atleast_2d(np.asarray(s, dtype=np.float64))
-        cols = [np.ones(len(s))]
-        for d in range(1, int(degree) + 1):
-            for powers in _powers(d):
-                cols.append(np.prod(s ** np.asarray(powers, dtype=np.float64), axis=1))
-        return np.column_stack(cols)
+        return monomials(s, degree)
 
     def __call__(self, s: Any) -> np.ndarray:
         """(N, 3) unit vectors m̂(s) for (N, 3) or (3,) directions s (s itself where |m(s)| = 0)."""
@@ -46,10 +42,6 @@ class Response:
         out = s / np.linalg.norm(s, axis=1, keepdims=True)
         out[ok] = m[ok] / n[ok]
         return out
-
-
-def _powers(d: int) -> list[tuple[int, int, int]]:
-    return [(a, b, d - a - b) for a in range(d, -1, -1) for b in range(d - a, -1, -1)]
 
 
 def fit_response(predicted: Any, reference: Any, degree: int = 2, where: str = "predictions") -> Response:

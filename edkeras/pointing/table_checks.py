@@ -82,7 +82,7 @@ def compare_methods(
         calibration: Predictions (or list) to fit on.
         heldout: Predictions to score (events outside the energy range are skipped).
         methods: methods to compare.
-        **options: :func:`fit_table` options shared by all methods.
+        **options: :func:`~edkeras.pointing.fitting.fit_table` options shared by all methods.
 
     Returns:
         ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...)}}``.

@@ -3,7 +3,7 @@
 A :class:`LikelihoodTable` holds, per bin of reconstructed energy (and optionally of the
 predicted κ, and separately for ES and CC events), the density of cos θ on [−1, 1], with an
 optional detector-response map, detector acceptance and head–tail calibration. How the
-rows are fitted and smoothed is described in ``docs/pointing.md``; the file format in
+rows are fitted and smoothed is in ``docs/methods.md`` (section ``edkeras.pointing.tables``); the file format in
 ``docs/formats.md``.
 
 Example:
@@ -69,7 +69,7 @@ COMPONENTS = {"es": 1, "cc": 0}
 class LikelihoodTable:
     """P(cos θ | E [, κ]) for one event class, with optional ES and CC sub-tables.
 
-    Build with :func:`build_table` / :func:`fit_table`, read with :func:`load_table`.
+    Build with :func:`~edkeras.pointing.fitting.build_table` / :func:`~edkeras.pointing.fitting.fit_table`, read with :func:`load_table`.
     Evaluate with :meth:`pdf` (vectorised over events).
 
     Attributes:

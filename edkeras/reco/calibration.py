@@ -1,9 +1,10 @@
-"""Is the per-event uncertainty of a direction network honest? Calibration, recalibration, selection.
+"""Is the per-event uncertainty of a direction network honest? Predicted cones, coverage, calibration tables, selection.
 
 Method notes: ``docs/methods.md``, section ``edkeras.reco.calibration``.
 
 Example:
-    >>> from edkeras.reco.calibration import coverage, calibration_table, fit_kappa_calibration
+    >>> from edkeras.reco.calibration import coverage, calibration_table
+    >>> from edkeras.reco.recalibration import fit_kappa_calibration
     >>> coverage(val_err, kappa=val_kappa)["coverage_68"]
     >>> cal = fit_kappa_calibration(val_kappa, val_err, method="power")   # validation only
     >>> calibration_table(test_err, kappa=cal.apply(test_kappa))
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edkeras.core.errors import InputError
+from edkeras.core.errors import InputError, check_fraction
 from edkeras.core.vmf import cone_angle_deg, cos_cdf
 from edkeras.reco.energy_bins import LIKELIHOOD_EDGES, bin_label
 from edkeras.reco.metrics import bootstrap_ci, flip_fraction
@@ -63,7 +64,7 @@ def sigma_cone_deg(
     from scipy.special import erfinv
 
     s = np.asarray(sigma, dtype=np.float64)
-    f = _fraction(fraction)
+    f = check_fraction(fraction, "calibration fraction")
     if np.any(~np.isfinite(s)) or np.any(s <= 0):
         raise InputError("sigma_cone_deg: sigma must be finite and > 0")
     if unit not in ("rad", "deg"):
@@ -120,13 +121,6 @@ def predicted_cone_deg(
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _fraction(fraction: float) -> float:
-    f = float(fraction)
-    if not 0.0 < f < 1.0:
-        raise InputError(f"calibration: fraction must be strictly between 0 and 1; received {f}")
-    return f
 
 
 def _errors(errors_deg: Any, n: int | None = None, what: str = "errors_deg") -> np.ndarray:
@@ -239,7 +233,7 @@ def coverage(
     u = _uncertainty(kappa, sigma, err.size, sigma_model, sigma_unit)
     out: dict[str, Any] = {"n": int(err.size)}
     for f in fractions:
-        f = _fraction(f)
+        f = check_fraction(f, "calibration fraction")
         c = _coverage_entry(err, u["cones"](f), f)
         out[f"coverage_{_key(f)}"] = c["coverage"]
         out[f"coverage_{_key(f)}_err"] = c["coverage_err"]

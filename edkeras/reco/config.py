@@ -34,7 +34,7 @@ class DataConfig:
 
     Attributes:
         files: event files; ``"synthetic"`` stands for the embedded default
-            (:func:`edkeras.data.default_dataset` with ``synthetic_events``, ``synthetic_seed``).
+            (:func:`edkeras.events.default.default_dataset` with ``synthetic_events``, ``synthetic_seed``).
         synthetic_events, synthetic_seed: size and seed of the default file.
         n_events: use at most this many events (the first ones, in file order, after the
             filters); ``null`` for all. The split of an event never depends on it.

@@ -3,6 +3,7 @@
 Method notes: ``docs/methods.md``, section ``edkeras.reco.dataset``.
 
 Example:
+    >>> from edkeras.reco.event_index import index_events
     >>> index = index_events(["events.h5"])
     >>> train = EventDataset(index.select(split.train), batch_size=64, training=True, seed=1)
     >>> val = EventDataset(index.select(split.val), batch_size=256)
@@ -179,7 +180,7 @@ class EventDataset(keras.utils.PyDataset):
         return blocks
 
     def _file(self, k: int) -> h5py.File:
-        """The open HDF5 file ``k`` (validated by :func:`index_events`); reopened after a fork."""
+        """The open HDF5 file ``k`` (validated by :func:`~edkeras.reco.event_index.index_events`); reopened after a fork."""
         with self._lock:
             if self._pid != os.getpid():  # a forked copy must not share HDF5 handles or threads
                 self._h5, self._pools, self._pending, self._pid = {}, {}, {}, os.getpid()

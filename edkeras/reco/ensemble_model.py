@@ -1,6 +1,8 @@
 """Ensembles as one Keras model: the :class:`SphericalMean` combiner and the :class:`Ensemble` model.
 
 The numpy side (spherical mean, spread, membership) is :mod:`edkeras.reco.ensembles`.
+
+Method notes: ``docs/methods.md``, section ``edkeras.reco.ensembles``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Ensembles of direction networks (proposal 6a, 6b): spherical mean, spread, membership, a saved model.
+"""Ensembles of direction networks (proposal 6a, 6b), in numpy: spherical mean, spread, membership.
 
 Method notes: ``docs/methods.md``, section ``edkeras.reco.ensembles``.
 
 Example:
-    >>> from edkeras.reco.ensembles import bootstrap_membership, build_ensemble, load_ensemble
+    >>> from edkeras.reco.ensembles import bootstrap_membership
+    >>> from edkeras.reco.ensemble_model import build_ensemble, load_ensemble
     >>> members = bootstrap_membership(train_ids, n_members=5, seed=1)   # who trains on what
     >>> ens = build_ensemble([model_0, model_1, model_2], weighting="kappa")
     >>> ens.save("runs/ens/model.keras"); ens2 = load_ensemble("runs/ens/model.keras")
@@ -184,7 +185,7 @@ def combine_members(
     kappa: str = "auto",
     min_resultant: float = 1e-6,
 ) -> np.ndarray:
-    """Combine members' direction outputs exactly as :class:`SphericalMean` does, in numpy.
+    """Combine members' direction outputs exactly as :class:`~edkeras.reco.ensemble_model.SphericalMean` does, in numpy.
 
     Useful to combine saved predictions of separately evaluated members.
 

@@ -84,7 +84,7 @@ def classifier_es_probability(
     A classifier is a finished run of the multitask head (its ``interaction`` output). Its
     output p is P(ES | event) for the ES share π of its training sample; it is returned as
     p' = (p/π) / (p/π + (1 − p)/(1 − π)), the probability for equal priors, which is what
-    :func:`edkeras.pointing.burst.classification_weights` reads (``classifier_prior=0.5``) and
+    :func:`edkeras.pointing.likelihood.classification_weights` reads (``classifier_prior=0.5``) and
     what a predictions file's ``es_probability`` means. π is taken from the classifier's
     validation split (``metrics.json``), which is drawn like its training split.
 

@@ -1,7 +1,9 @@
 """The head–tail choice of the classical fit: which end of a fitted track axis the electron started from ("brems flipping").
 
 A logistic model on charge-profile features of the three planes, fitted on events with known
-truth (:func:`fit_head_tail_model`) and applied by :func:`edkeras.reco.classical.fit_classical`.
+truth (:func:`~edkeras.reco.classical.fit_head_tail_model`) and applied by :func:`edkeras.reco.classical.fit_classical`.
+
+Method notes: ``docs/methods.md``, section ``edkeras.reco.classical``.
 """
 
 from __future__ import annotations

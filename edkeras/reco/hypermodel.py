@@ -68,8 +68,8 @@ class RunHyperModel(keras_tuner.HyperModel):
 
     Args:
         config: the run config every trial starts from.
-        space: canonical key → :class:`ParamSpec` (from :func:`resolve_search_space`).
-        train_index, val_index: the :class:`edkeras.reco.dataset.EventIndex` of the
+        space: canonical key → :class:`ParamSpec` (from :func:`~edkeras.reco.tuning.resolve_search_space`).
+        train_index, val_index: the :class:`edkeras.reco.event_index.EventIndex` of the
             training and validation events.
         image_shape: (T, C) of the event files.
     """

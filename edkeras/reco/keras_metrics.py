@@ -2,6 +2,8 @@
 
 The per-sample functions are on ``keras.ops`` (every backend); the metric classes wrap them.
 Their numpy twins are in :mod:`edkeras.reco.metrics`.
+
+Method notes: ``docs/methods.md``, section ``edkeras.reco.metrics``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from edkeras.reco.metrics import _check_fraction
+from edkeras.core.errors import check_fraction
 
 __all__ = ["AngularErrorDeg", "VMFConeCoverage", "keras_angular_error_deg", "keras_vmf_cone_coverage"]
 
@@ -35,7 +37,7 @@ def keras_angular_error_deg(y_true: Any, y_pred: Any) -> Any:
 def keras_vmf_cone_coverage(y_true: Any, y_pred: Any, fraction: float = 0.68) -> Any:
     """1 where the true direction lies inside the predicted vMF cone holding ``fraction``, else 0.
 
-    ``y_pred`` is (N, 4): unit direction and κ > 0 in column 3 (see :func:`vmf_cone_cos`).
+    ``y_pred`` is (N, 4): unit direction and κ > 0 in column 3 (see :func:`~edkeras.reco.metrics.vmf_cone_cos`).
     """
     t = _unit(ops.cast(y_true[..., :3], "float32"))
     p = _unit(ops.cast(y_pred[..., :3], "float32"))
@@ -69,7 +71,7 @@ class VMFConeCoverage(keras.metrics.MeanMetricWrapper):
     """
 
     def __init__(self, fraction: float = 0.68, name: str | None = None, dtype: Any = None) -> None:
-        fraction = _check_fraction(fraction, "VMFConeCoverage fraction")
+        fraction = check_fraction(fraction, "VMFConeCoverage fraction")
         if name is None:
             name = f"vmf_coverage_{round(100 * fraction)}"
         super().__init__(fn=keras_vmf_cone_coverage, name=name, dtype=dtype, fraction=fraction)

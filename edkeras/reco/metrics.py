@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edkeras.core.errors import InputError
+from edkeras.core.errors import InputError, check_fraction
 
 __all__ = [
     "FLIP_COS",
@@ -63,13 +63,6 @@ def _as_errors(errors_deg: Any, what: str = "errors_deg") -> np.ndarray:
             f"{what}: expected angles in degrees within [0, 180], got range [{err.min():.4g}, {err.max():.4g}]"
         )
     return err
-
-
-def _check_fraction(value: float, what: str) -> float:
-    value = float(value)
-    if not 0.0 < value < 1.0:
-        raise InputError(f"{what}: expected a fraction strictly between 0 and 1, got {value}")
-    return value
 
 
 def angular_error_deg(pred: Any, true: Any) -> np.ndarray:
@@ -136,7 +129,7 @@ def containment_angle(errors_deg: Any, fraction: float = 0.68) -> float:
         68.0
     """
     err = _as_errors(errors_deg)
-    fraction = _check_fraction(fraction, "containment_angle fraction")
+    fraction = check_fraction(fraction, "containment_angle fraction")
     return float(np.quantile(err, fraction))
 
 
@@ -257,7 +250,7 @@ def bootstrap_ci(
         raise InputError("bootstrap_ci: expected a non-empty sample, got an empty array")
     if int(n_boot) < 10:
         raise InputError(f"bootstrap_ci: expected n_boot >= 10, got {n_boot}")
-    cl = _check_fraction(cl, "bootstrap_ci cl")
+    cl = check_fraction(cl, "bootstrap_ci cl")
     rng = np.random.default_rng(seed)
     stats = np.empty(int(n_boot))
     for i in range(int(n_boot)):
@@ -284,7 +277,7 @@ def resolution_summary(
         ``(lo, hi)`` tuples.
     """
     err = _as_errors(errors_deg)
-    fraction = _check_fraction(fraction, "resolution_summary fraction")
+    fraction = check_fraction(fraction, "resolution_summary fraction")
     stats: dict[str, Callable[[np.ndarray], float]] = {
         "theta68": lambda e: float(np.quantile(e, fraction)),
         "median": lambda e: float(np.median(e)),
@@ -368,6 +361,6 @@ def vmf_cone_cos(kappa: Any, fraction: float = 0.68) -> np.ndarray:
     k = np.asarray(kappa, dtype=np.float64)
     if np.any(~np.isfinite(k)) or np.any(k <= 0):
         raise InputError("vmf_cone_cos: expected finite kappa > 0")
-    fraction = _check_fraction(fraction, "vmf_cone_cos fraction")
+    fraction = check_fraction(fraction, "vmf_cone_cos fraction")
     one_minus_c = -np.log1p(fraction * np.expm1(-2.0 * k)) / k
     return np.clip(1.0 - one_minus_c, -1.0, 1.0)

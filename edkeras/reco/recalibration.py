@@ -1,4 +1,7 @@
-"""Recalibration of a network's per-event κ on the validation split: a power law or an isotonic map, chosen by held-out likelihood."""
+"""Recalibration of a network's per-event κ on the validation split: a power law or an isotonic map, chosen by held-out likelihood.
+
+Method notes: ``docs/methods.md``, section ``edkeras.reco.calibration``.
+"""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ class RunData:
 
     Attributes:
         files: the event files.
-        index: every event of the files (an :class:`edkeras.reco.dataset.EventIndex`).
+        index: every event of the files (an :class:`edkeras.reco.event_index.EventIndex`).
         split: the split of *all* events (so an event's split never depends on filters).
         selected: positions into ``index`` per split, after the filters and the cap.
     """
@@ -36,7 +36,7 @@ class RunData:
     selected: dict[str, np.ndarray]
 
     def subset(self, name: str) -> Any:
-        """The :class:`EventIndex` of split ``name`` (``train``, ``val`` or ``test``)."""
+        """The :class:`~edkeras.reco.event_index.EventIndex` of split ``name`` (``train``, ``val`` or ``test``)."""
         return self.index.select(self.selected[name])
 
     def counts(self) -> dict[str, int]:

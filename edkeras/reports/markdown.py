@@ -81,7 +81,7 @@ def calibration_markdown(rows: Sequence[Mapping[str, Any]], title: str | None = 
 
 
 def trials_markdown(rows: Sequence[Mapping[str, Any]], best_id: str | None = None) -> str:
-    """A Markdown table of hyperparameter-search trials (:func:`edkeras.reco.tuning.trial_table`), best first."""
+    """A Markdown table of hyperparameter-search trials (:func:`edkeras.reco.trials.trial_table`), best first."""
     if not rows:
         return "*No trials.*"
     keys = list(dict.fromkeys(k for r in rows for k in r["hyperparameters"]))

@@ -4,7 +4,7 @@ burst samples, and the few tables and figures that two of them draw.
 Method notes: ``docs/methods.md``, section ``edkeras.studies.analysis``.
 
 Example:
-    >>> from edkeras import phase, phase_analysis as pa
+    >>> from edkeras.studies import analysis as pa, phase
     >>> fallback = phase.phase_config("analysis_vmf", "synthetic", 6000, 8, 0, False, head="vmf")
     >>> src = pa.source_run("runs", ["v21_uncertainty", "v15_baseline"], fallback)
     >>> fit_half, heldout_half = pa.split_predictions(src.predictions("val"), 0.5, seed=0)
@@ -500,7 +500,7 @@ def burst_fit(
     pred: Any, tables: Any, plan: Any, b: int, classification: str = "perfect", use_kappa: bool = True,
     method: str = "resample", **fit_options: Any,
 ) -> tuple[Any, np.ndarray]:
-    """Fit burst ``b`` of a :class:`~edkeras.pointing.burst.BurstPlan` (the same burst the resolution study fits).
+    """Fit burst ``b`` of a :class:`~edkeras.pointing.resolution.BurstPlan` (the same burst the resolution study fits).
 
     Args:
         pred: the large predicted sample (with ``nu_directions`` and ``energies``).
@@ -508,11 +508,11 @@ def burst_fit(
         plan: the burst plan.
         b: which burst.
         classification: ``"perfect"``, ``"mixed"`` or ``"classifier"`` (two tables only; see
-            :func:`edkeras.pointing.burst.classification_weights`).
+            :func:`edkeras.pointing.likelihood.classification_weights`).
         use_kappa: pass the events' κ (tables with κ bins use it).
         method: ``"resample"`` (the events were simulated with the supernova at the plan's
             direction: used as they are) or ``"rotate"`` (events rotated so that their
-            neutrino direction becomes the plan's direction, :func:`edkeras.pointing.burst.rotate_to`).
+            neutrino direction becomes the plan's direction, :func:`edkeras.core.sphere.rotate_to`).
         **fit_options: options of :func:`~edkeras.pointing.burst.fit_burst`.
 
     Returns:

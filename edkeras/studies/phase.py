@@ -1,13 +1,13 @@
-"""What the phase notebooks share: one config recipe, train-or-load, the references, the verdict.
+"""What the phase notebooks share: one config recipe, train-or-load, the test events, the classical fit on them.
 
 Method notes: ``docs/methods.md``, section ``edkeras.studies.phase``.
 
 Example:
-    >>> from edkeras import phase
+    >>> from edkeras.studies import phase, verdicts
     >>> cfg = phase.phase_config("v21_uncertainty", "synthetic", 6000, 10, 0, False, head="vmf")
     >>> result = phase.train_or_load(cfg, force=True, runs_dir="runs")
-    >>> refs = phase.reference_results(cfg, "runs", run_dir=result.run_dir)
-    >>> print(phase.conclusion(phase.summarise_run(result), refs, target_deg=20.0))
+    >>> refs = verdicts.reference_results(cfg, "runs", run_dir=result.run_dir)
+    >>> print(verdicts.conclusion(phase.summarise_run(result), refs, target_deg=20.0))
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import InputError
+from edkeras.core.files import jsonable
 from edkeras.core.schema import from_dict, to_dict
 from edkeras.events.eventfile import EventBatch, open_events
 from edkeras.reco.classical import classical_directions
@@ -246,19 +247,13 @@ def train_or_load(config: RunConfig, force: bool = True, runs_dir: str | os.Path
     run_dir = Path(runs_dir) / config.name
     if not force and is_finished(run_dir):
         saved = read_json(run_dir / "config.json")
-        if saved != _jsonish(to_dict(config)):
+        if saved != jsonable(to_dict(config)):
             raise FileExistsError(
                 f"{run_dir}: holds a finished run of another config; set force = True to retrain it"
             )
         metrics = read_json(run_dir / "metrics.json")
         return RunResult(run_dir, config, metrics, int(metrics["best_epoch"]), int(metrics["epochs_run"]), False)
     return train(config, run_dir=run_dir, force=force, verbose=2)
-
-
-def _jsonish(obj: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(obj))
 
 
 def summarise_run(result: Any) -> dict[str, Any]:
@@ -443,7 +438,7 @@ def tuning_settings(
     """The v17 search: :data:`CPU_SEARCH_SPACE` (cpu), the proposal's preset (full) or two tiny trials (smoke).
 
     Returns:
-        An :class:`edkeras.reco.tuning.TuningConfig`.
+        An :class:`edkeras.reco.search_space.TuningConfig`.
     """
 
     if scale not in SCALES:

@@ -150,14 +150,14 @@ def conclusion(
     """The closing statement of a phase notebook (Markdown): the result against references and target.
 
     Args:
-        metrics: :func:`summarise_run` output (``test_theta68``, ``test_theta68_ci``,
+        metrics: :func:`~edkeras.studies.phase.summarise_run` output (``test_theta68``, ``test_theta68_ci``,
             ``test_n``, ``run``; ``smoke`` and ``data`` are used when present).
         references: :func:`reference_results` output.
         target_deg: the proposal's θ68 target for this phase, if it has one.
         calibration: ``{"ratio": predicted/actual θ68, "share_within_20pct": …}`` (and
             optionally ``ratio_recalibrated``) for the uncertainty target of v21.
         calibration_tolerance: the proposal's 20 %.
-        others: label → :func:`summarise_run` output of further runs on the same test
+        others: label → :func:`~edkeras.studies.phase.summarise_run` output of further runs on the same test
             events (e.g. the same model without augmentation), compared like the references.
 
     Returns:

@@ -3,7 +3,7 @@
 Method notes: ``docs/methods.md``, section ``edkeras.events.sim.config``.
 
 Example:
-    >>> from edkeras.reco.config import from_dict
+    >>> from edkeras.core.schema import from_dict
     >>> cfg = from_dict(SimConfig, {"channel": "es", "readout": {"threshold_collection": 50}})
     >>> cfg.readout.threshold_collection
     50.0

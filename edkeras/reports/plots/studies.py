@@ -194,7 +194,7 @@ def resolution_vs_events_figure(results: Mapping[str, Sequence[Any]]) -> Any:
     """Pointing resolution (θ68 of bursts) against the number of events, log–log, with a 1/√N guide.
 
     Args:
-        results: reference name → :class:`~edkeras.pointing.burst.ResolutionResult` list (one per burst size).
+        results: reference name → :class:`~edkeras.pointing.resolution.ResolutionResult` list (one per burst size).
 
     Returns:
         A matplotlib Figure.
