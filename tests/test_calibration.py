@@ -211,3 +211,20 @@ def test_calibration_plots(sample_a) -> None:
     f, t = fig2.axes[0].lines[0].get_data()
     np.testing.assert_allclose(f, np.linspace(10, 100, 10))
     assert t[0] < t[-1]
+
+
+def test_kappa_calibration_round_trips_through_its_json_file(tmp_path):
+    """write_json stores NaN as null; reading the record back gives NaN again, and bad types are refused."""
+    import json
+    import math
+
+    from edkeras.core.files import write_json
+    from edkeras.core.schema import ConfigError
+    from edkeras.reco.recalibration import KappaCalibration
+
+    cal = KappaCalibration("power", a=2.0, b=0.5)  # log-likelihoods left NaN
+    write_json(tmp_path / "cal.json", cal.to_dict())
+    again = KappaCalibration.from_dict(json.loads((tmp_path / "cal.json").read_text()))
+    assert again.a == 2.0 and again.b == 0.5 and math.isnan(again.log_likelihood)
+    with pytest.raises(ConfigError, match="KappaCalibration.a: must be a number"):
+        KappaCalibration.from_dict({"method": "power", "a": "two"})

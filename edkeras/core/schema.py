@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import types
 import typing
@@ -32,6 +33,7 @@ __all__ = [
     "apply_overrides",
     "from_dict",
     "load_json",
+    "record_from_dict",
     "save_json",
     "to_dict",
 ]
@@ -245,3 +247,15 @@ def _accepts_new_keys(obj: Any, path: list[str]) -> bool:
     for part in path:
         node = getattr(node, part, None) if not isinstance(node, dict) else node.get(part)
     return isinstance(node, dict)
+
+
+def record_from_dict(cls: type[T], data: Any, where: str) -> T:
+    """:func:`from_dict` for a record written by :func:`edkeras.core.files.write_json`: null is NaN in float fields.
+
+    (``write_json`` stores NaN as null; a config never does, so :func:`from_dict` keeps refusing null.)
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping; received {type(data).__name__}")
+    hints = get_type_hints(cls)
+    fixed = {k: (math.nan if v is None and hints.get(k) is float else v) for k, v in data.items()}
+    return from_dict(cls, fixed, where=where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from edkeras.core.errors import PointingError
 from edkeras.core.vmf import orthonormal_basis
@@ -103,12 +104,9 @@ def rotate_to(vectors: Any, source: Any, target: Any, spin: float = 0.0) -> np.n
         axis[anti] = e1
         sin[anti] = 0.0
     k = axis / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-300)
-    # Rodrigues: v cosφ + (k × v) sinφ + k (k·v)(1 − cosφ)
-    kv = np.sum(k * v, axis=1, keepdims=True)
-    out = v * cos[:, None] + np.cross(k, v) * sin[:, None] + k * kv * (1.0 - cos[:, None])
+    out = Rotation.from_rotvec(k * np.arctan2(sin, cos)[:, None]).apply(v)
     if spin:
-        c, sn = np.cos(spin), np.sin(spin)
-        out = out * c + np.cross(t, out) * sn + t * (out @ t)[:, None] * (1.0 - c)
+        out = Rotation.from_rotvec(t * float(spin)).apply(out)
     return out
 
 

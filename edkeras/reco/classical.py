@@ -528,7 +528,9 @@ def fit_head_tail_model(
     The label of an event is whether its fitted axis (before any head–tail choice) points
     along the true direction; the model is a logistic regression without intercept on the
     features and their products with z = ln(E_X / 20 MeV) (reversing the axis reverses every
-    feature, so the decision must be odd in them). Fit on simulated or training events only —
+    feature, so the decision must be odd in them). The objective (mean logistic loss + l2·|w|²)
+    is minimised with scipy's L-BFGS here rather than by scikit-learn, so that the weights do not
+    depend on another library's solver defaults. Fit on simulated or training events only —
     never on the events a result is quoted on.
 
     Args:

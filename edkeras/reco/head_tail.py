@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import InputError
+from edkeras.core.schema import record_from_dict
 
 __all__ = [
     "HeadTailModel",
@@ -77,18 +78,8 @@ class HeadTailModel:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HeadTailModel:
-        """Inverse of :meth:`to_dict`; unknown keys are refused."""
-        valid = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise InputError(
-                f"HeadTailModel: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(valid))}"
-            )
-        d = dict(data)
-        for k in ("weights", "energy_weights"):
-            if k in d:
-                d[k] = tuple(float(x) for x in d[k])
-        return cls(**d)
+        """Inverse of :meth:`to_dict`; unknown keys and wrong types are refused."""
+        return record_from_dict(cls, dict(data), where="HeadTailModel")
 
 
 def _weighted_quantiles(t: np.ndarray, w: np.ndarray, fractions: tuple[float, ...]) -> list[np.ndarray]:

@@ -227,6 +227,9 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of ``statistic(values)``.
 
+    Our own loop, not ``scipy.stats.bootstrap``: the resamples must stay those of ``seed`` across
+    scipy versions, so that every interval the reports quote is reproduced exactly.
+
     Events are resampled with replacement ``n_boot`` times; the interval is the central
     ``cl`` range of the resampled statistics.
 

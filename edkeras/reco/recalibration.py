@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from edkeras.core.errors import InputError
+from edkeras.core.schema import record_from_dict
 from edkeras.core.vmf import cos_logpdf, kappa_from_mean_cos, mean_cos
 from edkeras.reco.calibration import _KAPPA_MAX, _KAPPA_MIN, _errors
 
@@ -72,18 +73,8 @@ class KappaCalibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KappaCalibration:
-        """Inverse of :meth:`to_dict` (unknown keys are refused)."""
-        valid = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise InputError(
-                f"KappaCalibration: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(valid))}"
-            )
-        d = dict(data)
-        for k in ("log_kappa_in", "log_kappa_out"):
-            if k in d:
-                d[k] = tuple(float(x) for x in d[k])
-        return cls(**d)
+        """Inverse of :meth:`to_dict`; unknown keys and wrong types are refused."""
+        return record_from_dict(cls, dict(data), where="KappaCalibration")
 
 
 def _fit_inputs(kappa: Any, errors_deg: Any) -> tuple[np.ndarray, np.ndarray]:

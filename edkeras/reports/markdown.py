@@ -10,7 +10,7 @@ import numpy as np
 
 from edkeras.core.errors import InputError
 
-__all__ = ['markdown_table', 'tp_comparison_markdown']
+__all__ = ["calibration_markdown", "markdown_table", "tp_comparison_markdown", "trials_markdown"]
 
 
 # ============================================================================ tables
@@ -28,14 +28,20 @@ def _cell(v: Any, digits: int) -> str:
     return str(v)
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], digits: int = 2) -> str:
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], digits: int = 2, right: Sequence[str] = (),
+    title: str | None = None,
+) -> str:
     """A Markdown table: one row per mapping, ``columns`` = {key: header}.
 
-    Floats get ``digits`` decimals, pairs of numbers print as ``[lo, hi]``, None and NaN as "—".
+    Floats get ``digits`` decimals, pairs of numbers print as ``[lo, hi]``, None and NaN as "—",
+    strings as they are. Columns named in ``right`` are right-aligned; ``title`` goes above in bold.
     """
     if not rows:
         raise InputError("markdown_table: no rows to format")
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| " + " | ".join(columns.values()) + " |",
+              "|" + "".join("---:|" if k in right else "---|" for k in columns)]
     for r in rows:
         lines.append("| " + " | ".join(_cell(r.get(k), digits) for k in columns) + " |")
     return "\n".join(lines)
@@ -49,35 +55,31 @@ def tp_comparison_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]
     if not table:
         raise InputError("tp_comparison_markdown: empty comparison table")
     planes = list(next(iter(table.values())))
-    head = "| quantity | " + " | ".join(f"{p} sim | {p} real | {p} sim/real" for p in planes) + " |"
-    lines = [head, "|---|" + "---:|" * (3 * len(planes))]
+    columns = {"quantity": "quantity"}
+    for p in planes:
+        columns |= {f"{p}_sim": f"{p} sim", f"{p}_real": f"{p} real", f"{p}_ratio": f"{p} sim/real"}
+    rows = []
     for q, per_plane in table.items():
-        cells = []
+        row: dict[str, Any] = {"quantity": q.replace("_", " ")}
         for p in planes:
-            s, r = per_plane[p]["sim"], per_plane[p]["real"]
-            ratio = s / r if r and math.isfinite(s) else math.nan
-            cells += [_cell(float(s), 2), _cell(float(r), 2), _cell(ratio, 2)]
-        lines.append(f"| {q.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            s, r = float(per_plane[p]["sim"]), float(per_plane[p]["real"])
+            row |= {f"{p}_sim": s, f"{p}_real": r, f"{p}_ratio": s / r if r and math.isfinite(s) else math.nan}
+        rows.append(row)
+    return markdown_table(rows, columns, digits=2, right=list(columns)[1:])
 
 
 def calibration_markdown(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> str:
     """A Markdown table of calibration rows (:func:`edkeras.reco.calibration.calibration_by_energy`)."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += [
-        "| bin | n | predicted θ68 | actual θ68 | predicted / actual | 68 % cone coverage | 90 % cone coverage |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    out = []
     for r in rows:
         label = r["bin"] if "bin" in r else f"{r['lo']:.1f}–{r['hi']:.1f}"
-        if not r["n"]:
-            lines.append(f"| {label} | 0 | — | — | — | — | — |")
-            continue
-        lines.append(
-            f"| {label} | {int(r['n'])} | {r['predicted_theta68']:.1f}° | {r['theta68']:.1f}° | {r['ratio']:.2f} "
-            f"| {r['coverage_68']:.2f} | {r['coverage_90']:.2f} |"
-        )
-    return "\n".join(lines)
+        n = int(r["n"] or 0)
+        out.append({"bin": label, "n": n} if not n else {
+            "bin": label, "n": n, "predicted": f"{r['predicted_theta68']:.1f}°", "actual": f"{r['theta68']:.1f}°",
+            "ratio": r["ratio"], "c68": r["coverage_68"], "c90": r["coverage_90"]})
+    columns = {"bin": "bin", "n": "n", "predicted": "predicted θ68", "actual": "actual θ68",
+               "ratio": "predicted / actual", "c68": "68 % cone coverage", "c90": "90 % cone coverage"}
+    return markdown_table(out, columns, digits=2, right=list(columns)[1:], title=title)
 
 
 def trials_markdown(rows: Sequence[Mapping[str, Any]], best_id: str | None = None) -> str:
@@ -87,17 +89,11 @@ def trials_markdown(rows: Sequence[Mapping[str, Any]], best_id: str | None = Non
     keys = list(dict.fromkeys(k for r in rows for k in r["hyperparameters"]))
     ordered = sorted(rows, key=lambda r: (r["value"] is None, r["value"] if r["value"] is not None else 0.0))
     objective = next((r["objective"] for r in rows if r.get("objective")), "objective")
-    lines = [f"| trial | status | {objective} (validation) | " + " | ".join(keys) + " |",
-             "|---|---|---:|" + "---:|" * len(keys)]
+    out = []
     for r in ordered:
-        value = "—" if r["value"] is None else f"{r['value']:.2f}"
         mark = " **(best)**" if best_id is not None and r["trial_id"] == best_id else ""
-        hps = " | ".join(_fmt_value(r["hyperparameters"].get(k)) for k in keys)
-        lines.append(f"| {r['trial_id']}{mark} | {r['status']} | {value} | {hps} |")
-    return "\n".join(lines)
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return "—" if v is None else str(v)
+        hps = {f"hp_{k}": (f"{v:.3g}" if isinstance(v, float) else v)
+               for k, v in ((k, r["hyperparameters"].get(k)) for k in keys)}
+        out.append({"trial": f"{r['trial_id']}{mark}", "status": r["status"], "value": r["value"], **hps})
+    columns = {"trial": "trial", "status": "status", "value": f"{objective} (validation)"} | {f"hp_{k}": k for k in keys}
+    return markdown_table(out, columns, digits=2, right=list(columns)[2:])

@@ -63,7 +63,9 @@ def apply_branches(
     Args:
         images: the three normalised images (U, V, X).
         make_branch: ``make_branch(prefix)`` creates the layers of one branch, with layer
-            names starting with ``prefix``, and returns a function applying them.
+            names starting with ``prefix``, and returns a function applying them (a function,
+            not a ``keras.Sequential``: branches fork — average and max pooling, residual
+            shortcuts — and their layers stay at the top level of the model, by name).
         shared: one branch (prefix ``"shared"``) for the three planes instead of three.
 
     Returns:

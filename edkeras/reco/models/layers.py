@@ -106,6 +106,9 @@ class LogEnergy(keras.layers.Layer):
 class UnitNormalize(keras.layers.Layer):
     """Divide each vector by its length (safe at zero length: ``x / sqrt(|x|² + ε)``).
 
+    Kept beside ``keras.layers.UnitNormalization`` because the shipped models' saved graphs name
+    this layer (``edkeras>UnitNormalize``); the two compute the same.
+
     Args:
         epsilon: added to |x|² (keeps the output and its gradient finite at x = 0).
     """
