@@ -105,3 +105,38 @@ def test_out_is_checked_before_any_work(tmp_path, capsys):
     assert cli.main(["simulate", "--events", "5", "--out", str(tmp_path / "e.h5")]) == 1
     assert "exists; pass --force" in capsys.readouterr().err
     assert (tmp_path / "e.h5").read_text() == "x"  # nothing lost
+
+
+def test_point_weighs_es_and_cc_tables_by_the_es_probability_the_predictions_carry(tmp_path, capsys):
+    """What the es_cc model card promises: evaluate --classifier, then point with ES/CC tables, no extra flag."""
+    import json
+
+    import numpy as np
+
+    from edkeras.core import vmf
+    from edkeras.reco.predictions import save_predictions
+
+    rng = np.random.default_rng(4)
+    sn = np.array([0.0, 0.6, 0.8])
+    n = 4000
+    inter = (rng.random(n) < 0.5).astype(np.int8)
+    dirs = np.where(inter[:, None] == 1, vmf.sample(sn, 8.0, n, rng), vmf.sample(sn, 0.01, n, rng))
+    cal = save_predictions(tmp_path / "cal.npz", predictions=dirs, energies=rng.uniform(6.0, 40.0, n),
+                           nu_directions=np.tile(sn, (n, 1)), interaction=inter, split="val")
+    assert cli.main(["likelihood", str(cal), "--out", str(tmp_path / "t.npz")]) == 0
+    m = 300
+    b_inter = (rng.random(m) < 0.1).astype(np.int8)
+    b_dirs = np.where(b_inter[:, None] == 1, vmf.sample(sn, 8.0, m, rng), vmf.sample(sn, 0.01, m, rng))
+    common = {"predictions": b_dirs, "energies": np.full(m, 20.0), "interaction": b_inter}
+    labelled = save_predictions(tmp_path / "b.npz", es_probability=np.where(b_inter == 1, 0.9, 0.1), **common)
+    capsys.readouterr()
+    assert cli.main(["point", str(labelled), "--tables", str(tmp_path / "t.npz"), "--lattice", "768", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tables"] == "ES and CC sub-tables" and "classifier ES probability" in out["mode"]
+    without = save_predictions(tmp_path / "c.npz", **common)  # no ES probability: one table, as before
+    assert cli.main(["point", str(without), "--tables", str(tmp_path / "t.npz"), "--lattice", "768", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "single table"
+    unlabelled = save_predictions(tmp_path / "d.npz", predictions=b_dirs, energies=np.full(m, 20.0),
+                                  es_probability=np.full(m, 0.5))
+    assert cli.main(["point", str(unlabelled), "--tables", str(tmp_path / "t.npz")]) == 1
+    assert "--es-fraction is needed" in capsys.readouterr().err

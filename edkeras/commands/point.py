@@ -37,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--es-fraction",
         type=float,
         metavar="F",
-        help="expected ES share of the burst (mixed mode; default: from the file's labels)",
+        help="expected ES share of the burst (mixed mode: with ES/CC tables, and by default whenever the "
+        "predictions carry an ES probability; default: from the file's labels)",
     )
     parser.add_argument(
         "--perfect-classification",
@@ -63,7 +64,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skymap", metavar="PNG", help="write a Mollweide sky map")
 
 
-def _tables(args: argparse.Namespace) -> tuple[object, str]:
+def _tables(args: argparse.Namespace, has_es_probability: bool = False) -> tuple[object, str]:
+    """The table(s) to point with: ES and CC tables when the burst is to be classified, else one table."""
 
     def resolve_tables(spec: str) -> str:
         if not spec.startswith("pretrained:"):
@@ -77,7 +79,7 @@ def _tables(args: argparse.Namespace) -> tuple[object, str]:
         es_t = main.component("es") if "es" in main.components else main.component("all")
         cc_t = cc.component("cc") if "cc" in cc.components else cc.component("all")
         return {"es": es_t, "cc": cc_t}, "ES and CC tables from two files"
-    if args.perfect_classification or args.es_fraction is not None:
+    if args.perfect_classification or args.es_fraction is not None or (has_es_probability and main.components):
         if not main.components:
             raise InputError(
                 f"{args.tables}: has no ES/CC sub-tables; give --tables-cc, or drop "
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.predictions}: event index {int(np.flatnonzero(bad)[0])} has a non-finite reconstructed energy "
             f"({int(bad.sum())} such events); a burst needs every event's energy"
         )
-    tables, how = _tables(args)
+    tables, how = _tables(args, has_es_probability=pred.es_probability is not None)
     weights = None
     mode = "single table"
     if not isinstance(tables, LikelihoodTable):
@@ -146,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
             if frac is None:
                 if pred.interaction is None or np.any(pred.interaction < 0):
                     raise InputError(
-                        f"{args.predictions}: --es-fraction is needed (the file's interaction labels are missing or unknown)"
+                        f"{args.predictions}: --es-fraction is needed (the expected ES share of the burst: the file's "
+                        "interaction labels are missing or unknown)"
                     )
                 frac = float(np.mean(pred.interaction == 1))
             if not 0.0 < frac < 1.0:
