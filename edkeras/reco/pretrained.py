@@ -84,6 +84,8 @@ def load_pretrained(name: str) -> Any:
     """The Keras model of shipped model ``name`` (uncompiled, ready for ``predict``)."""
     import keras
 
+    # here, not at the top: the cards and tables of this module are read without TensorFlow
+    import edkeras.reco.models  # noqa: F401  (registers the layers, losses and metrics the saved model names)
 
     path = pretrained_dir(name) / "model.keras"
     model_card(name)
@@ -134,6 +136,8 @@ def ship_run(run_dir: str | os.PathLike, name: str, card: dict[str, Any], shippe
     folder.mkdir(parents=True, exist_ok=True)
     import keras
 
+    # here, not at the top: the cards and tables of this module are read without TensorFlow
+    import edkeras.reco.models  # noqa: F401  (registers the layers, losses and metrics the saved model names)
 
     for f in ("config.json", "metrics.json"):
         with atomic_path(folder / f) as tmp:
