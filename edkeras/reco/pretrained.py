@@ -3,7 +3,7 @@
 Method notes: ``docs/methods.md``, section ``edkeras.reco.pretrained``.
 
 Example:
-    >>> from edkeras.reco.models import load_pretrained, list_pretrained
+    >>> from edkeras.reco.pretrained import load_pretrained, list_pretrained
     >>> [m["name"] for m in list_pretrained()]
     ['compact_vmf']
     >>> model = load_pretrained("compact_vmf")

@@ -19,7 +19,6 @@ from edkeras.reco.models import attention_v19, baseline_v15, compact, multiscale
 from edkeras.reco.models.attention_v19 import plane_attention_model
 from edkeras.reco.models.registry import HEADS, REGISTRY, build_model, builder_options
 from edkeras.reco.models.summary import count_flops, model_summary, summary_table
-from edkeras.reco.pretrained import list_pretrained, load_pretrained, model_card
 
 __all__ = [
     "HEADS",
@@ -27,9 +26,6 @@ __all__ = [
     "build_model",
     "builder_options",
     "count_flops",
-    "list_pretrained",
-    "load_pretrained",
-    "model_card",
     "model_summary",
     "plane_attention_model",
     "summary_table",
