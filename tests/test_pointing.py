@@ -40,7 +40,7 @@ def test_fibonacci_lattice_is_uniform():
     for axis in (Z, np.array([1.0, 0, 0]), np.array([0.3, -0.5, 0.81]) / np.linalg.norm([0.3, -0.5, 0.81])):
         share = np.mean(pts @ axis > np.cos(np.radians(30)))
         assert share == pytest.approx((1 - np.cos(np.radians(30))) / 2, rel=0.03)
-    pts_, kind = P.sky_lattice(100, use_healpy=False)
+    pts_, kind = P.sky_lattice(100)
     assert kind == "fibonacci" and len(pts_) == 100
 
 

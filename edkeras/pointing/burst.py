@@ -51,7 +51,7 @@ SECONDARY_MAX_DELTA = 25.0
 """… and at most this far below it in ln L (a lower one is no competing solution)."""
 
 DEFAULT_LATTICE = 3072
-"""Coarse-scan points (HEALPix nside 16; spacing ≈ 3.7°)."""
+"""Coarse-scan points (as many as HEALPix nside 16; spacing ≈ 3.7°)."""
 
 
 def delta_log_likelihood(cl: float) -> float:
@@ -64,26 +64,12 @@ def delta_log_likelihood(cl: float) -> float:
 # --------------------------------------------------------------------------- lattices
 
 
-def sky_lattice(n: int = DEFAULT_LATTICE, use_healpy: bool = True) -> tuple[np.ndarray, str]:
-    """The coarse-scan points: HEALPix pixel centres when healpy is importable, else Fibonacci.
-
-    Args:
-        n: approximate number of points (HEALPix takes nside = the power of two with
-            12·nside² closest to n).
-        use_healpy: allow healpy.
+def sky_lattice(n: int = DEFAULT_LATTICE) -> tuple[np.ndarray, str]:
+    """The coarse-scan points: a Fibonacci lattice of ``n`` points (as even as HEALPix, for any n).
 
     Returns:
-        ((M, 3) unit vectors, "healpix nside=…" or "fibonacci").
+        ((n, 3) unit vectors, "fibonacci").
     """
-    if use_healpy:
-        try:
-            import healpy  # type: ignore[import-not-found]
-        except ImportError:
-            pass
-        else:  # pragma: no cover - healpy is optional and not installed in CI
-            nside = int(2 ** max(0, round(np.log2(np.sqrt(max(n, 12) / 12.0)))))
-            x, y, z = healpy.pix2vec(nside, np.arange(12 * nside * nside))
-            return np.stack([x, y, z], axis=1), f"healpix nside={nside}"
     return fibonacci_lattice(n), "fibonacci"
 
 
@@ -224,7 +210,6 @@ def fit_burst(
     n_starts: int = 3,
     levels: Sequence[float] = (0.68, 0.90),
     n_local: int = 1200,
-    use_healpy: bool = True,
     n_grid: int = 8192,
     region_thresholds: Mapping[float, float] | None = None,
 ) -> BurstFit:
@@ -245,7 +230,6 @@ def fit_burst(
             spacings apart, and within 25 in ln L of the best one).
         levels: confidence levels of the regions.
         n_local: points of the local lattice that maps the regions.
-        use_healpy: use HEALPix for the scan when healpy is importable.
         n_grid: cos θ grid of the likelihood evaluation.
         region_thresholds: {CL: ΔlnL} calibrated on simulated bursts (:func:`~edkeras.pointing.resolution.region_thresholds`)
             instead of Wilks' −ln(1 − CL); its levels replace ``levels``.
@@ -260,7 +244,7 @@ def fit_burst(
         directions, energies, tables, kappa=kappa, weights=weights, flip_probability=flip_probability, n_grid=n_grid
     )
     if lattice is None:
-        lattice, kind = sky_lattice(n_lattice, use_healpy)
+        lattice, kind = sky_lattice(n_lattice)
     else:
         lattice = np.asarray(lattice, dtype=np.float64)
         lattice = lattice / np.linalg.norm(lattice, axis=1, keepdims=True)
