@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "edkeras.commands.evaluate",
     "likelihood": "edkeras.commands.likelihood",
     "point": "edkeras.commands.point",
+    "alert": "edkeras.commands.alert",
     "run": "edkeras.commands.run_notebook",
     "leaderboard": "edkeras.commands.leaderboard",
     "models": "edkeras.commands.models",

@@ -222,3 +222,16 @@ def test_ship_run_copies_a_finished_run_without_optimizer_state(tmp_path):
     (run / "metrics.json").unlink()
     with pytest.raises(InputError, match="no metrics.json; only a finished run can be shipped"):
         pre.ship_run(run, "mine", {}, shipped_dir=tmp_path / "shipped")
+
+
+@pytest.mark.parametrize("code", [
+    "from edkeras.reco.pretrained import load_pretrained; load_pretrained('compact_vmf')",
+    "from edkeras.reco.evaluate import _load_finished_run; _load_finished_run('pretrained:compact_vmf')",
+])
+def test_a_shipped_model_loads_in_a_fresh_interpreter(code):
+    """Nothing but the module a user imports may be needed to register the layers a saved model names."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", code + "; print('loaded')"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip().endswith("loaded"), run.stderr[-1500:]

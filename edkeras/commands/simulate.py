@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-range", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="electron kinetic-energy window, MeV (default 5 70)")
     parser.add_argument("--direction", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                        help="fixed supernova direction (or the gun's electron direction)")
+                        help="the neutrinos' fixed direction of travel, truth/nu_direction (the supernova lies opposite); with --gun the electrons' direction")
     parser.add_argument("--gun", action="store_true", help="particle gun: flat energy, isotropic (or --direction)")
     parser.add_argument("--noise", type=float, default=None, metavar="ADC", help="white noise RMS in ADC (default 0)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes (same output for any N)")

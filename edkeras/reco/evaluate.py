@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+import edkeras.reco.models  # noqa: F401  (registers the layers, losses and metrics a saved model names)
 from edkeras.core.errors import InputError
 from edkeras.core.schema import load_json
 from edkeras.reco.config import RunConfig

@@ -215,8 +215,9 @@ class SimConfig:
             generated (the spectrum is truncated); in gun mode energies are flat in it.
         gun: particle gun: one electron per event, flat in energy, isotropic (or
             ``direction``); no neutrino truth (interaction −1).
-        direction: fixed supernova direction (physics mode) or electron direction (gun
-            mode), normalised; ``None``: isotropic, a new one per event.
+        direction: the neutrinos' fixed direction of travel, ``truth/nu_direction`` (physics
+            mode; the supernova's position on the sky is its opposite), or the electron
+            direction (gun mode), normalised; ``None``: isotropic, a new one per event.
         noise_adc: RMS of white electronics noise added to the waveforms before the
             threshold (0 = off).
         image_shape: (ticks, channels) of each plane's window.

@@ -1,0 +1,107 @@
+"""A burst to an alert: reconstruct every event, fit the burst, map it on the sky, write the files.
+
+What ``edkeras alert`` runs (``docs/cli.md``); the files are described in ``docs/formats.md`` §10.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edkeras.core.errors import InputError
+from edkeras.core.files import atomic_path, write_json
+from edkeras.events.tp_ingest import ingest_tpstream
+from edkeras.pointing import classification_weights, fit_burst, load_table
+from edkeras.pointing.alert import alert_record
+from edkeras.pointing.sky import DUNE_FAR_DETECTOR, DetectorSite, parse_time
+from edkeras.pointing.skymap import burst_skymap
+from edkeras.reco.evaluate import evaluate
+from edkeras.reco.predictions import load_predictions
+from edkeras.reco.pretrained import resolve_tables
+from edkeras.reports.plots.skymap import alert_figure
+
+__all__ = ["EXPECTED_ES_SHARE", "write_alert"]
+
+EXPECTED_ES_SHARE = 272 / (272 + 3150)
+"""ES share of a burst at 10 kpc in 40 kt (272 ES + 3,150 CC; shared/physics/REFERENCE.md)."""
+
+
+def _stage(name: str, t0: float) -> float:
+    now = time.perf_counter()
+    print(f"edkeras alert: {name} ({now - t0:.1f} s)", file=sys.stderr)
+    return now
+
+
+def write_alert(
+    inputs: Sequence[str | Path], *, model: str, tables: str, time_utc: str, out: str | Path,
+    classifier: str | None = None, es_fraction: float = EXPECTED_ES_SHARE, force: bool = False,
+    site: DetectorSite = DUNE_FAR_DETECTOR,
+) -> dict[str, Any]:
+    """Write ``alert.json``, ``skymap.fits``, ``skymap.png`` (and the predictions) into the folder ``out``.
+
+    Args:
+        inputs: TP dumps (``.root``) or one event file.
+        model: a finished run or ``pretrained:NAME`` giving the directions.
+        tables: likelihood tables (``.npz`` or ``pretrained:NAME``) built for ``model``.
+        time_utc: the burst's time, ISO 8601 UTC.
+        out: the output folder (written under a temporary name, then renamed).
+        classifier: a multitask run or ``pretrained:NAME`` giving each event's ES probability.
+        es_fraction: the expected ES share of the burst.
+        force: replace an existing ``out``.
+        site: the detector's site and orientation.
+
+    Returns:
+        The alert record.
+    """
+    when = parse_time(time_utc)
+    if not 0.0 < es_fraction < 1.0:
+        raise InputError(f"--es-fraction must be strictly between 0 and 1; received {es_fraction}")
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"--out {out}: exists; pass --force to replace it")
+    inputs = [Path(p) for p in inputs]
+    roots = [p for p in inputs if p.suffix == ".root"]
+    if (roots and len(roots) != len(inputs)) or (not roots and len(inputs) != 1):
+        raise InputError("INPUT: give TP dumps (.root) or one event file, not a mix")
+    table = load_table(resolve_tables(tables))
+    t0 = time.perf_counter()
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        events = inputs[0]
+        if roots:
+            events = ingest_tpstream(roots, tmp / "events.h5", progress=True, command="edkeras alert").path
+            t0 = _stage(f"ingested {len(roots)} TP dump(s)", t0)
+        evaluate(model, events, out=tmp / "predictions.npz", classifier=classifier)
+        pred = load_predictions(tmp / "predictions.npz")
+        if len(pred) == 0:
+            raise InputError(f"{events}: the burst holds no event")
+        t0 = _stage(f"reconstructed {len(pred)} events", t0)
+        lo, hi = float(table.energy_edges[0]), float(table.energy_edges[-1])
+        if not ((pred.energies >= lo) & (pred.energies < hi)).any():
+            raise InputError(f"{tables}: no event of the burst lies in the tables' energy range [{lo:g}, {hi:g}) MeV")
+        if table.components:
+            burst_tables = {"es": table.component("es"), "cc": table.component("cc")}
+            mode = "classifier" if pred.es_probability is not None else "mixed"
+            weights = classification_weights(len(pred), mode=mode, es_fraction=es_fraction,
+                                              es_probability=pred.es_probability)
+            how = (f"ES/CC tables weighted by the expected ES share {es_fraction:.3f}"
+                   + (" and each event's ES probability" if mode == "classifier" else ""))
+        else:
+            burst_tables, weights, how = table.component("all"), None, "one table for all events"
+        fit = fit_burst(pred.predictions, pred.energies, burst_tables, kappa=pred.kappa, weights=weights)
+        t0 = _stage("fitted the burst", t0)
+        sky = burst_skymap(fit, when, site)
+        sky.write(tmp / "skymap.fits")
+        alert_figure(sky).savefig(tmp / "skymap.png", dpi=110)
+        t0 = _stage(f"sky map at nside {sky.nside}", t0)
+        record = alert_record(fit, sky, site, n_es_expected=es_fraction * len(pred),
+                              classification=how, sources={"inputs": [str(p) for p in inputs], "model": model,
+                                                           "classifier": classifier, "tables": tables})
+        write_json(tmp / "alert.json", record)
+        if out.exists():
+            shutil.rmtree(out)
+    return record

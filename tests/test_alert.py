@@ -1,0 +1,67 @@
+"""``edkeras alert``: a simulated burst from a known star at a known time, to alert.json, a FITS map and a picture."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import healpy as hp
+import numpy as np
+import pytest
+
+from edkeras import cli
+from edkeras.events.sim import SimConfig, simulate_to_file
+from edkeras.pointing.sky import nu_direction_from_radec
+
+BETELGEUSE = (88.792939, 7.407064)
+WHEN = "2026-12-06T22:00:00"
+
+
+def _sep_deg(ra1, d1, ra2, d2):
+    r = np.radians
+    c = math.sin(r(d1)) * math.sin(r(d2)) + math.cos(r(d1)) * math.cos(r(d2)) * math.cos(r(ra1 - ra2))
+    return math.degrees(math.acos(min(1.0, max(-1.0, c))))
+
+
+@pytest.fixture(scope="module")
+def burst(tmp_path_factory):
+    """600 ES and CC events whose neutrinos come from Betelgeuse at WHEN."""
+    nu = nu_direction_from_radec(*BETELGEUSE, WHEN)[0]
+    path = tmp_path_factory.mktemp("alert") / "burst.h5"
+    simulate_to_file(path, 600, seed=5, config=SimConfig(channel="mix", es_fraction=0.5, direction=tuple(nu)),
+                     progress=False)
+    return path
+
+
+def test_a_burst_from_betelgeuse_gives_an_alert_near_betelgeuse(burst, tmp_path, capsys):
+    out = tmp_path / "alert"
+    rc = cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--classifier", "pretrained:es_cc",
+                   "--tables", "pretrained:compact_vmf", "--time", WHEN, "--es-fraction", "0.5", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    alert = json.loads((out / "alert.json").read_text())
+    assert alert["format"] == "edkeras-alert" and alert["time_utc"].startswith("2026-12-06T22:00:00")
+    pos = alert["position"]
+    r90 = alert["error_radius_deg"]["0.9"]
+    assert _sep_deg(pos["ra_deg"], pos["dec_deg"], *BETELGEUSE) < max(2.0 * r90, 10.0)
+    assert alert["credible_area_deg2"]["0.68"] < alert["credible_area_deg2"]["0.9"]
+    assert alert["events"]["n"] == 600 and "ES probability" in alert["events"]["classification"]
+    assert abs(alert["site"]["z_axis_azimuth_deg"] - 277.167) < 0.01
+    prob = hp.read_map(str(out / "skymap.fits"), nest=True)
+    assert abs(prob.sum() - 1.0) < 1e-6
+    assert (out / "skymap.png").stat().st_size > 10_000
+    for stage in ("reconstructed 600 events", "fitted the burst", "sky map at nside"):
+        assert f"edkeras alert: {stage}" in captured.err
+    # the same folder again: refused without --force, replaced with it
+    assert cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--tables", "pretrained:compact_vmf",
+                     "--time", WHEN, "--out", str(out)]) == 1
+    assert "pass --force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("time", ["", "tomorrow", "2026-02-30T00:00:00"])
+def test_a_bad_time_is_one_line(burst, tmp_path, capsys, time):
+    rc = cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--tables", "pretrained:compact_vmf",
+                   "--time", time, "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and "expected ISO 8601 UTC" in err
+    assert not (tmp_path / "a").exists()
