@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edkeras.core.errors import InputError
 from edkeras.core.files import atomic_path, write_json
 from edkeras.events.tp_ingest import ingest_tpstream
-from edkeras.pointing import classification_weights, fit_burst, load_table
+from edkeras.pointing import classification_weights, fit_burst, flips_for, load_table
 from edkeras.pointing.alert import alert_record
 from edkeras.pointing.sky import DUNE_FAR_DETECTOR, DetectorSite, parse_time
 from edkeras.pointing.skymap import burst_skymap
@@ -79,6 +81,10 @@ def write_alert(
         pred = load_predictions(tmp / "predictions.npz")
         if len(pred) == 0:
             raise InputError(f"{events}: the burst holds no event")
+        bad = ~np.isfinite(pred.energies)
+        if bad.any():
+            raise InputError(f"{events}: event index {int(np.flatnonzero(bad)[0])} has no finite reconstructed energy "
+                             f"({int(bad.sum())} such events); a burst needs every event's energy")
         t0 = _stage(f"reconstructed {len(pred)} events", t0)
         lo, hi = float(table.energy_edges[0]), float(table.energy_edges[-1])
         if not ((pred.energies >= lo) & (pred.energies < hi)).any():
@@ -92,7 +98,8 @@ def write_alert(
                    + (" and each event's ES probability" if mode == "classifier" else ""))
         else:
             burst_tables, weights, how = table.component("all"), None, "one table for all events"
-        fit = fit_burst(pred.predictions, pred.energies, burst_tables, kappa=pred.kappa, weights=weights)
+        fit = fit_burst(pred.predictions, pred.energies, burst_tables, kappa=pred.kappa, weights=weights,
+                        flip_probability=flips_for(burst_tables, pred.flip_probability))
         t0 = _stage("fitted the burst", t0)
         sky = burst_skymap(fit, when, site)
         sky.write(tmp / "skymap.fits")
