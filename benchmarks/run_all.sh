@@ -28,6 +28,7 @@ else
   $PY benchmarks/train.py >"$OUT/train.json"
   $PY benchmarks/pipeline.py >"$OUT/pipeline.json"
   $PY benchmarks/pointing.py >"$OUT/pointing.json"
+  $PY benchmarks/alert.py >"$OUT/alert.json"
   $PY benchmarks/oracle.py >"$OUT/oracle.json"
   $PY benchmarks/quality.py --out "$OUT/quality.json" --markdown "$OUT/quality.md" >/dev/null
 fi
