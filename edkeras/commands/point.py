@@ -17,7 +17,7 @@ from edkeras.pointing.likelihood import classification_weights
 from edkeras.pointing.resolution import flips_for
 from edkeras.pointing.tables import LikelihoodTable, load_table
 from edkeras.reco.predictions import load_predictions
-from edkeras.reco.pretrained import resolve_tables as shipped
+from edkeras.reco.pretrained import resolve_tables
 from edkeras.reports.plots.sky import skymap_figure
 
 __all__ = ["HELP", "configure", "run"]
@@ -66,13 +66,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _tables(args: argparse.Namespace, has_es_probability: bool = False) -> tuple[object, str]:
     """The table(s) to point with: ES and CC tables when the burst is to be classified, else one table."""
-
-    def resolve_tables(spec: str) -> str:
-        if not spec.startswith("pretrained:"):
-            return spec  # a plain file: no need to import Keras
-
-        return str(shipped(spec))
-
     main = load_table(resolve_tables(args.tables))
     if args.tables_cc:
         cc = load_table(resolve_tables(args.tables_cc))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +89,23 @@ class SkyMap:
     def pixel_area_deg2(self) -> float:
         return float(hp.nside2pixarea(self.nside, degrees=True))
 
+    @cached_property
+    def _ranked(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels by falling probability and their cumulative probability (sorted once per map)."""
+        order = np.argsort(self.prob)[::-1]
+        return order, np.cumsum(self.prob[order])
+
     def region(self, cl: float) -> np.ndarray:
         """Boolean mask of the pixels in the credible region of level ``cl``."""
         if self.regions == "calibrated dlnL" and float(cl) in self.thresholds:
             return self.delta <= self.thresholds[float(cl)]
-        order = np.argsort(self.prob)[::-1]
-        cum = np.cumsum(self.prob[order])
+        order, cum = self._ranked
         n = int(np.searchsorted(cum, float(cl))) + 1
         mask = np.zeros(self.prob.size, dtype=bool)
         mask[order[:n]] = True
         return mask
 
-    @property
+    @cached_property
     def area_deg2(self) -> dict[float, float]:
         """Area of the 68 % and 90 % credible regions (deg²)."""
         return {cl: float(self.region(cl).sum()) * self.pixel_area_deg2 for cl in (0.68, 0.9)}
