@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                "simulation": "edkeras.events.sim defaults (mix of ES and CC)",
                                "used_for_training_or_testing": False},
         "method": args.method, "response_degree": args.response_degree,
-        "acceptance_degree": args.acceptance_degree, "sense": table.sense,
+        "acceptance_degree": args.acceptance_degree, "sense": table.sense, "model": table.model,
         "events_per_energy_bin": table.n_events_per_bin.tolist(),
         "created": datetime.date.today().isoformat(),
         "command": "python benchmarks/ship_tables.py " + " ".join(argv if argv is not None else sys.argv[1:]),

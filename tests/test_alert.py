@@ -52,6 +52,18 @@ def test_a_burst_from_betelgeuse_gives_an_alert_near_betelgeuse(burst, tmp_path,
     assert (out / "skymap.png").stat().st_size > 10_000
     for stage in ("reconstructed 600 events", "fitted the burst", "sky map at nside"):
         assert f"edkeras alert: {stage}" in captured.err
+    # the map's temperature is the tables' calibration, and a burst far from its size is flagged
+    from astropy.io import fits
+
+    from edkeras.pointing import load_table
+    from edkeras.reco.pretrained import resolve_tables
+
+    shipped = load_table(resolve_tables("pretrained:compact_vmf"))
+    temp = alert["likelihood_temperature"]
+    assert temp == {"T": shipped.burst_temperature, "calibrated_for_events": shipped.burst_temperature_events}
+    assert fits.getheader(out / "skymap.fits", 1)["LNLTEMP"] == shipped.burst_temperature
+    far = not shipped.burst_temperature_events or not 0.5 <= 600 / shipped.burst_temperature_events <= 2
+    assert bool(alert["warnings"]) == far and (("edkeras alert: warning:" in captured.err) == far)
     # the same folder again: refused without --force, replaced with it
     assert cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--tables", "pretrained:compact_vmf",
                      "--time", WHEN, "--out", str(out)]) == 1
@@ -65,3 +77,21 @@ def test_a_bad_time_is_one_line(burst, tmp_path, capsys, time):
     err = capsys.readouterr().err.strip()
     assert rc == 1 and len(err.splitlines()) == 1 and "expected ISO 8601 UTC" in err
     assert not (tmp_path / "a").exists()
+
+
+def test_tables_of_another_model_are_refused(burst, tmp_path, capsys):
+    """Tables fitted on another model's predictions: one line naming both models, no alert folder."""
+    from edkeras.pointing import build_table, save_table
+    from edkeras.reco.predictions import load_predictions, save_predictions
+
+    rng = np.random.default_rng(1)
+    nu = rng.normal(size=(500, 3))
+    cal = load_predictions(save_predictions(tmp_path / "cal.npz", predictions=nu + 0.3 * rng.normal(size=(500, 3)),
+                                            energies=rng.uniform(6, 40, 500), nu_directions=nu,
+                                            model="sha256:0123456789abcdef"))
+    save_table(build_table(cal, method="vmf"), tmp_path / "other.npz")
+    rc = cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--tables", str(tmp_path / "other.npz"),
+                   "--time", WHEN, "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and "model sha256:0123456789abcdef" in err[-1] and "edkeras likelihood" in err[-1]
+    assert not [e for e in err if "Traceback" in e] and not (tmp_path / "a").exists()

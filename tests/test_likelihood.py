@@ -8,8 +8,8 @@ import pytest
 from edkeras import pointing as L
 from edkeras.cli import main as cli_main
 from edkeras.core import vmf
-from edkeras.core.errors import InputError
-from edkeras.reco.predictions import Predictions, save_predictions
+from edkeras.core.errors import InputError, TableError
+from edkeras.reco.predictions import Predictions, load_predictions, save_predictions
 
 
 def _sample(n, rng, kappa_of_e=lambda e: 4.0 + 1.5 * e, flip=0.05, flat=0.2):
@@ -315,3 +315,36 @@ def test_cli_refuses_test_split(tmp_path, capsys):
     )
     assert "warning" in capsys.readouterr().err
     assert L.load_table(tmp_path / "t.npz").method == "vmf"
+
+
+def test_a_table_keeps_the_identity_of_the_model_it_was_fitted_for(tmp_path):
+    """``model`` goes predictions → table → file; predictions of two models make a table of none."""
+    rng = np.random.default_rng(3)
+    n = 400
+    t, e = _sample(n, rng)
+    s = np.sqrt(1 - t**2)
+    pred = np.stack([s, np.zeros(n), t], 1)
+    nu = np.tile([0.0, 0, 1], (n, 1))
+    a = load_predictions(save_predictions(tmp_path / "a.npz", predictions=pred, energies=e, nu_directions=nu,
+                                          interaction=np.repeat([0, 1], n // 2), model="sha256:aaaaaaaaaaaaaaaa"))
+    b = load_predictions(save_predictions(tmp_path / "b.npz", predictions=pred, energies=e, nu_directions=nu,
+                                          interaction=np.repeat([0, 1], n // 2), model="sha256:bbbbbbbbbbbbbbbb"))
+    table = L.load_table(L.save_table(L.build_table(a, method="vmf", min_events=20), tmp_path / "t.npz"))
+    assert table.model == "sha256:aaaaaaaaaaaaaaaa" and table.component("es").model == table.model
+    table.check_model("sha256:aaaaaaaaaaaaaaaa")
+    table.check_model("")  # unknown identities are not checked
+    with pytest.raises(TableError, match="built for the predictions of model sha256:aaaa.*from model sha256:bbbb"):
+        table.component("cc").check_model(b.model)
+    assert L.build_table([a, b], method="vmf").model == ""
+    # a burst calibration travels with the table; half of one is refused
+    from dataclasses import replace
+
+    hot = replace(table, burst_temperature=2.5, burst_temperature_events=3422)
+    back = L.load_table(L.save_table(hot, tmp_path / "hot.npz"))
+    assert (back.burst_temperature, back.burst_temperature_events) == (2.5, 3422)
+    assert (table.burst_temperature, table.burst_temperature_events) == (1.0, 0)
+    data = dict(np.load(tmp_path / "hot.npz"))
+    del data["burst_temperature_events"]
+    np.savez(tmp_path / "half.npz", **data)
+    with pytest.raises(TableError, match="'burst_temperature' and 'burst_temperature_events' go together"):
+        L.load_table(tmp_path / "half.npz")

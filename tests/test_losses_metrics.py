@@ -187,7 +187,7 @@ def test_losses_against_numpy_known_pairs() -> None:
     np.testing.assert_allclose(
         _np(gaussian_angular_nll(TRUE, pred4)), theta**2 / sigma**2 + np.log(sigma**2), rtol=2e-6, atol=1e-5
     )
-    pred4k = np.concatenate([PRED, np.full((5, 1), 1 / sigma**2, np.float32)], axis=1)
+    pred4k = np.concatenate([PRED, np.full((5, 1), 2 / sigma**2, np.float32)], axis=1)  # the vMF κ of this σ
     np.testing.assert_allclose(
         _np(gaussian_angular_nll(TRUE, pred4k, scale="kappa")),
         theta**2 / sigma**2 + np.log(sigma**2),

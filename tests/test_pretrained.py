@@ -133,6 +133,18 @@ def test_shipped_tables_point_a_burst_of_the_shipped_model(tmp_path, capsys):
     fit = json.loads(capsys.readouterr().out)
     angle = np.degrees(np.arccos(np.clip(np.asarray(fit["direction"]) @ sn, -1, 1)))
     assert angle < 25.0, angle  # 150 ES events: a few degrees to ~15° with this network
+    # the tables know their model: predictions of another model file are refused in one line
+    from edkeras.reco.predictions import load_predictions, save_predictions
+    from edkeras.reco.runs import model_identity
+
+    burst = load_predictions(tmp_path / "burst.npz")
+    assert burst.model == table.model == model_identity(pre.pretrained_dir("compact_vmf") / "model.keras")
+    other = save_predictions(tmp_path / "other.npz", predictions=burst.predictions, energies=burst.energies,
+                             model="sha256:00000000000000ff")
+    assert cli_main(["point", str(other), "--tables", "pretrained:compact_vmf", "--lattice", "768"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "built for the predictions of model " + table.model in err
+    assert "sha256:00000000000000ff" in err
     # the Markdown section of the card says the same as its JSON
     md = (pre.pretrained_dir("compact_vmf") / "card.md").read_text()
     assert pre.card_markdown(card) == md

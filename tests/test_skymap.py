@@ -92,6 +92,37 @@ def test_calibrated_thresholds_define_the_regions(burst, tmp_path):
         assert f[1].header["DLNL90"] == 9.0
 
 
+def test_a_tempered_map_is_wider_by_root_t_with_the_same_peak(burst, tmp_path):
+    """exp(−ΔlnL / T): a near-Gaussian peak keeps its place and its regions grow in area by about T."""
+    table, events, energies = burst
+    fit = fit_burst(events, energies, table)
+    raw = burst_skymap(fit, WHEN, nside=256)
+    hot = burst_skymap(fit, WHEN, nside=256, temperature=4.0)
+    assert abs(hot.prob.sum() - 1.0) < 1e-6 and hot.peak_radec == raw.peak_radec
+    for cl in (0.68, 0.9):
+        assert hot.area_deg2[cl] / raw.area_deg2[cl] == pytest.approx(4.0, rel=0.2)
+    # near the peak (where both maps are refined) the tempered map is exp(−ΔlnL / T) of the raw one
+    near = raw.delta < 20.0
+    np.testing.assert_allclose(np.log(hot.prob.max() / hot.prob[near]), raw.delta[near] / 4.0, rtol=1e-9, atol=1e-9)
+    with fits.open(hot.write(tmp_path / "hot.fits")) as f:
+        assert f[1].header["LNLTEMP"] == 4.0
+    with pytest.raises(PointingError, match="temperature must be a positive number"):
+        burst_skymap(fit, WHEN, temperature=0.0)
+
+
+def test_burst_temperature_recovers_the_spread_of_delta_at_the_truth():
+    """ΔlnL at the truth of a 2-D Gaussian likelihood too narrow by T0 is T0 × Exp(1): T comes back as T0."""
+    from edkeras.pointing import burst_temperature
+
+    rng = np.random.default_rng(2)
+    for t0 in (1.0, 2.5, 6.0):
+        t = burst_temperature(t0 * rng.exponential(size=4000))
+        assert t == pytest.approx(t0, rel=0.08)
+    assert burst_temperature(0.2 * rng.exponential(size=500)) == 1.0  # never sharper than the likelihood
+    with pytest.raises(PointingError, match="at least 10 calibration bursts"):
+        burst_temperature([1.0, 2.0, np.nan])
+
+
 def test_nside_choice_and_bad_nside():
     assert choose_nside(5.0) == 64 and choose_nside(1.0) == 256 and choose_nside(0.01) == 1024
     assert choose_nside(float("nan")) == 64

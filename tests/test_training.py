@@ -381,6 +381,30 @@ def test_refit_on_train_and_val_keeps_the_last_epoch(runs, tmp_path):
         _config([file_a], training={"fit_on": "train+val", "early_stopping_patience": None, "schedule": "plateau"})
 
 
+@pytest.mark.parametrize("scale", ["sigma", "kappa"])
+def test_a_gaussian_head_stores_what_it_learnt(runs, tmp_path, scale):
+    """gaussian_angular_nll trains column 3 as σ (default) or as κ: the files store it under that name only."""
+    from edkeras.reco.config import uncertainty_output
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.predictions import load_predictions
+    from edkeras.reco.training import train
+
+    cfg = _config([runs["file_a"]], name=f"gauss_{scale}", model={"head": "vmf"},
+                  training={"epochs": 1, "loss": "gaussian_angular_nll", "loss_options": {"scale": scale}})
+    assert uncertainty_output(cfg) == scale
+    res = train(cfg, run_dir=tmp_path / cfg.name, verbose=0)
+    other = "kappa" if scale == "sigma" else "sigma"
+    assert f"{scale}_coverage" in res.metrics["test"] and f"{other}_coverage" not in res.metrics["test"]
+    for path in (res.run_dir / "predictions_val.npz",
+                 evaluate(res.run_dir, runs["file_a"], out=tmp_path / "p.npz") and tmp_path / "p.npz"):
+        pred = load_predictions(path)
+        stored = getattr(pred, scale)
+        assert stored is not None and getattr(pred, other) is None and np.all(stored >= 0)
+        expected = stored if scale == "kappa" else 2.0 / np.maximum(stored, 1e-6) ** 2
+        np.testing.assert_allclose(pred.kappa_equivalent, np.clip(expected, 0, 1e6))
+        assert set(np.load(path).files) >= {scale} and other not in np.load(path).files
+
+
 def test_a_run_folder_in_use_is_refused(runs, tmp_path):
     """Two trainings into one folder: the second gets a clear error naming the holder, and writes nothing."""
     from edkeras.reco.runs import LOCK_FILE, RunInUse, run_lock

@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             f"({int(bad.sum())} such events); a burst needs every event's energy"
         )
     tables, how = _tables(args, has_es_probability=pred.es_probability is not None)
+    for t in tables.values() if isinstance(tables, dict) else [tables]:
+        t.check_model(pred.model, where=f"{args.tables} with {args.predictions}")
     weights = None
     mode = "single table"
     if not isinstance(tables, LikelihoodTable):
@@ -161,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         pred.predictions,
         pred.energies,
         tables,
-        kappa=None if args.no_kappa else pred.kappa,
+        kappa=None if args.no_kappa else pred.kappa_equivalent,
         weights=weights,
         flip_probability=flips_for(tables, pred.flip_probability),
         n_lattice=args.lattice,

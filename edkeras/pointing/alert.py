@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ def alert_record(
     n_es_expected: float | None,
     classification: str,
     sources: Mapping[str, Any],
+    temperature_events: int = 0,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The alert: time, position (RA, Dec), error radii and areas, events, site, what made it.
 
@@ -39,6 +41,8 @@ def alert_record(
         n_es_expected: the expected number of ES events (ES share × events), if one was used.
         classification: how ES and CC events were told apart, in words.
         sources: model, classifier and tables identifiers, input files.
+        temperature_events: events per burst the map's temperature was calibrated on (0: none).
+        warnings: what a reader of the alert must know (e.g. a burst far from the calibration's size).
     """
     ra, dec = fit_radec(fit, sky.time, site)
     return {
@@ -51,10 +55,12 @@ def alert_record(
         "error_radius_deg": {f"{cl:g}": r for cl, r in sky.radius_deg.items()},
         "credible_area_deg2": {f"{cl:g}": a for cl, a in sky.area_deg2.items()},
         "credible_regions": sky.regions,
+        "likelihood_temperature": {"T": float(sky.temperature), "calibrated_for_events": int(temperature_events)},
         "detector_direction": [float(x) for x in np.asarray(fit.direction, dtype=np.float64)],
         "events": {"n": int(fit.n_events), "expected_es": n_es_expected, "classification": classification},
         "site": site.to_dict(),
         "sources": dict(sources),
         "software": f"edkeras {__version__}",
         "fit_seconds": float(fit.seconds),
+        "warnings": list(warnings),
     }

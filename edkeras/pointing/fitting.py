@@ -322,7 +322,7 @@ def build_table(
     reference = options.get("reference", "neutrino")
     if pred.energies is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'energies' (reconstructed energy) is missing")
-    kappa = pred.kappa if options.get("kappa_bins") else None
+    kappa = pred.kappa_equivalent if options.get("kappa_bins") else None
     if options.get("kappa_bins") and kappa is None:
         raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
     where = str(pred.path or "predictions")
@@ -354,8 +354,10 @@ def build_table(
                 where=where,
             )
             table = with_acceptance(table, acc)
-        return _with_sense(table, sense, calibration)
+        return _with_sense(table, sense, calibration, model)
 
+    # one model identity, or none: predictions of several models make tables of no single model
+    model = pred.model if "+" not in pred.model else ""
     if not response_degree:
         return fit(None)
     ref = _reference_directions(pred, reference)
@@ -422,9 +424,12 @@ def _orient(pred: Any, sense: str, where: str) -> tuple[Any, str, np.ndarray | N
     return replace(pred, predictions=turned), sense, flip_calibration(flips, wrong)
 
 
-def _with_sense(table: LikelihoodTable, sense: str, calibration: np.ndarray | None) -> LikelihoodTable:
-    comps = {k: replace(c, sense=sense, flip_calibration=calibration) for k, c in table.components.items()}
-    return replace(table, sense=sense, flip_calibration=calibration, components=comps)
+def _with_sense(
+    table: LikelihoodTable, sense: str, calibration: np.ndarray | None, model: str = ""
+) -> LikelihoodTable:
+    """The table and its sub-tables with their sense, flip calibration and model identity."""
+    comps = {k: replace(c, sense=sense, flip_calibration=calibration, model=model) for k, c in table.components.items()}
+    return replace(table, sense=sense, flip_calibration=calibration, components=comps, model=model)
 
 
 def _calibration_events(

@@ -12,6 +12,14 @@ Credible regions: where the fit carries ΔlnL thresholds calibrated on simulated
 region of level CL is {ln L_max − ln L ≤ threshold(CL)}; otherwise the smallest set of pixels
 holding probability CL. The FITS header's ``CREDREG`` card says which.
 
+Tempering: the likelihood of a burst is built from tables averaged over directions and
+energies, so it is narrower than the true spread of the fits (the alert's coverage benchmark
+measured it). With a temperature T calibrated on simulated bursts
+(:func:`~edkeras.pointing.resolution.burst_temperature`, stored with the tables) the map is
+p ∝ exp(−ΔlnL / T): the same shape and peak, wider by about √T, so that the map itself — and
+every credible region a telescope computes from its ``PROB`` column — holds the supernova as
+often as it says. The ``LNLTEMP`` card records T.
+
 Example:
     >>> m = burst_skymap(fit, "2026-12-06T22:00:00")
     >>> m.area_deg2[0.9], m.write("skymap.fits")
@@ -75,6 +83,7 @@ class SkyMap:
         regions: ``"calibrated dlnL"`` or ``"probability"`` (see the module notes).
         thresholds: CL → ΔlnL of the regions where calibrated.
         object_name: the OBJECT card.
+        temperature: T of the tempered map p ∝ exp(−ΔlnL / T) (1: the likelihood as it is).
     """
 
     prob: np.ndarray
@@ -84,6 +93,7 @@ class SkyMap:
     regions: str
     thresholds: dict[float, float] = field(default_factory=dict)
     object_name: str = "DUNE supernova burst"
+    temperature: float = 1.0
 
     @property
     def pixel_area_deg2(self) -> float:
@@ -130,6 +140,7 @@ class SkyMap:
             ("INSTRUME", "DUNE", "the neutrino detector"),
             ("CREATOR", f"edkeras {__version__}", "the software"),
             ("CREDREG", self.regions, "how credible regions are defined"),
+            ("LNLTEMP", float(self.temperature), "map = exp(-dlnL / LNLTEMP), calibrated on sims"),
         ]
         header += [(f"DLNL{round(100 * cl)}", float(v), f"calibrated dlnL of the {cl:.0%} region")
                    for cl, v in self.thresholds.items()]
@@ -146,6 +157,7 @@ def burst_skymap(
     site: DetectorSite = DUNE_FAR_DETECTOR,
     nside: int | None = None,
     object_name: str = "DUNE supernova burst",
+    temperature: float = 1.0,
 ) -> SkyMap:
     """The sky map of a burst fit at the burst's ``time`` (ISO 8601 UTC).
 
@@ -155,27 +167,32 @@ def burst_skymap(
         site: where the detector is and how its axes lie.
         nside: the final resolution; None: :func:`choose_nside` of the fit's 68 % radius.
         object_name: the OBJECT card of the FITS file.
+        temperature: T > 0 of the tempered map p ∝ exp(−ΔlnL / T) (see the module notes).
     """
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise PointingError(f"burst_skymap: temperature must be a positive number; received {temperature!r}")
     if fit.loglike is None:
         raise PointingError("burst_skymap: the fit has no likelihood attached")
     t = parse_time(time)
-    final = choose_nside(fit.region_radius_deg.get(0.68, math.nan)) if nside is None else int(nside)
+    r68 = fit.region_radius_deg.get(0.68, math.nan) * math.sqrt(temperature)  # tempering widens by about √T
+    final = choose_nside(r68) if nside is None else int(nside)
     if final < 1 or final & (final - 1) or final > MAX_NSIDE:
         raise PointingError(f"burst_skymap: nside must be a power of two up to {MAX_NSIDE}; received {nside!r}")
     level = min(COARSE_NSIDE, final)
     ll = _loglike_at_pixels(fit, level, np.arange(hp.nside2npix(level)), t, site)
     while level < final:
-        near = np.flatnonzero(ll.max() - ll < REFINE_DELTA)
+        near = np.flatnonzero(ll.max() - ll < REFINE_DELTA * temperature)
         children = (4 * near[:, None] + np.arange(4)).ravel()  # NESTED: pixel i's children are 4i … 4i + 3
         level *= 2
         ll = np.repeat(ll, 4)  # every pixel's children inherit its value ...
         ll[children] = _loglike_at_pixels(fit, level, children, t, site)  # ... unless refined
     delta = ll.max() - ll
-    prob = np.exp(-delta)
+    prob = np.exp(-delta / temperature)
     prob /= prob.sum()
     calibrated = fit.approximation == CALIBRATED
     thresholds = {float(cl): float(v) for cl, v in fit.delta_log_likelihood.items()} if calibrated else {}
-    return SkyMap(prob, delta, level, t, "calibrated dlnL" if calibrated else "probability", thresholds, object_name)
+    return SkyMap(prob, delta, level, t, "calibrated dlnL" if calibrated else "probability", thresholds, object_name,
+                  float(temperature))
 
 
 def _loglike_at_pixels(fit: BurstFit, nside: int, pixels: np.ndarray, time: Time, site: DetectorSite) -> np.ndarray:

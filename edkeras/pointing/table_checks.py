@@ -97,7 +97,7 @@ def compare_methods(
         raise TableError(f"{heldout.path or 'held-out predictions'}: key 'energies' is missing")
     e = heldout.energies
     edges = _energy_edges(options.get("energy_edges", DEFAULT_ENERGY_EDGES))
-    kap = heldout.kappa if options.get("kappa_bins") else None
+    kap = heldout.kappa_equivalent if options.get("kappa_bins") else None
     use = np.isfinite(cos) & np.isfinite(e) & (e >= edges[0]) & (e < edges[-1])
     if kap is not None:
         use &= np.isfinite(kap)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -53,15 +54,6 @@ COMPONENTS = {"es": 1, "cc": 0}
 """Per-interaction sub-tables and the ``interaction`` code they hold."""
 
 
-# --------------------------------------------------------------------------- binning
-
-
-# --------------------------------------------------------------------------- one row
-
-
-# --------------------------------------------------------------------------- smoothing in ln E
-
-
 # --------------------------------------------------------------------------- the table
 
 
@@ -99,6 +91,12 @@ class LikelihoodTable:
             or ``"oriented"`` (rows of the direction turned to its true sense; a burst
             weighs the two peaks by each event's flip probability).
         flip_calibration: (2, K) knots raw → calibrated P(sense wrong) of an oriented table.
+        model: identity of the model whose predictions the table was fitted on (the
+            predictions' ``model``), or "" when unknown.
+        burst_temperature: T of tempered burst sky maps p ∝ exp(−ΔlnL / T), calibrated on
+            simulated bursts of this model (:func:`~edkeras.pointing.resolution.burst_temperature`);
+            1 when not calibrated.
+        burst_temperature_events: the number of events per burst T was calibrated for (0: none).
     """
 
     cosine_bin_edges: np.ndarray
@@ -122,6 +120,9 @@ class LikelihoodTable:
     acceptance: Acceptance | None = None
     sense: str = "predicted"
     flip_calibration: np.ndarray | None = None
+    model: str = ""
+    burst_temperature: float = 1.0
+    burst_temperature_events: int = 0
 
     # ---- derived
     @property
@@ -163,6 +164,18 @@ class LikelihoodTable:
                 f"likelihood table has no {name!r} sub-table; available: {['all', *self.components]}"
             )
         return self.components[name]
+
+    def check_model(self, model: str, where: str = "likelihood table") -> None:
+        """Refuse (TableError) predictions of another model than the one the table was fitted on.
+
+        Nothing is checked when either identity is unknown ("").
+        """
+        if self.model and model and self.model != model:
+            raise TableError(
+                f"{where}: the tables were built for the predictions of model {self.model}, the burst's "
+                f"predictions come from model {model}; build tables for this model with edkeras likelihood "
+                "on its validation predictions"
+            )
 
     # ---- lookup
     def row_index(self, energy: Any, kappa: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -391,6 +404,11 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
         arrays["sense"] = np.asarray(table.sense)
         if table.flip_calibration is not None:
             arrays["flip_calibration"] = table.flip_calibration
+    if table.model:
+        arrays["model"] = np.asarray(table.model)
+    if table.burst_temperature_events:
+        arrays["burst_temperature"] = np.asarray(float(table.burst_temperature))
+        arrays["burst_temperature_events"] = np.asarray(int(table.burst_temperature_events))
     for name, comp in table.components.items():
         arrays.update(_arrays(comp, f"_{name}"))
 
@@ -528,6 +546,16 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
                 f"received shape {calibration.shape}"
             )
 
+    temperature, temperature_events = 1.0, 0
+    if ("burst_temperature" in data) != ("burst_temperature_events" in data):
+        raise TableError(f"{where}: keys 'burst_temperature' and 'burst_temperature_events' go together; one is missing")
+    if "burst_temperature" in data:
+        temperature = float(np.asarray(data["burst_temperature"]))
+        temperature_events = int(np.asarray(data["burst_temperature_events"]))
+        if not (math.isfinite(temperature) and temperature >= 1.0) or temperature_events < 1:
+            raise TableError(f"{where}: key 'burst_temperature' must be a number >= 1 calibrated on bursts of >= 1 "
+                             f"events; received {temperature} for {temperature_events} events")
+
     def build(suffix: str, label: str) -> LikelihoodTable:
         p2 = get("pdf_2d", suffix, (n_e, n_cos))
         if p2 is None:
@@ -557,6 +585,9 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
             acceptance=acceptance,
             sense=sense,
             flip_calibration=calibration,
+            model=_str(data, "model", ""),
+            burst_temperature=temperature,
+            burst_temperature_events=temperature_events,
         )
 
     main = build("", "all")

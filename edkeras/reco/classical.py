@@ -512,6 +512,7 @@ def save_classical_predictions(
         event_id=batch.event_id,
         split=split,
         run=run,
+        model="classical",
     )
 
 

@@ -17,6 +17,7 @@ from edkeras.reco.search_space import TuningConfig
 
 __all__ = [
     "AugmentConfig", "DataConfig", "ModelConfig", "RunConfig", "TrainingConfig", "TuningConfig", "load_run_config",
+    "uncertainty_output",
 ]
 
 _KAPPA_LOSSES = ("vmf_nll", "gaussian_angular_nll")
@@ -234,6 +235,20 @@ class RunConfig:
                 f"training.monitor: 'val_interaction_loss' needs model.head 'multitask' (the ES/CC output); "
                 f"model.head is {self.model.head!r}"
             )
+
+
+def uncertainty_output(config: RunConfig) -> str | None:
+    """What the direction output's column 3 means: ``"kappa"`` (vMF κ), ``"sigma"`` (radians) or None.
+
+    The ``vmf`` head's fourth output is trained as κ by ``vmf_nll`` and by
+    ``gaussian_angular_nll`` with ``scale: "kappa"``, as σ by ``gaussian_angular_nll`` with its
+    default ``scale: "sigma"``; predictions files store it under that name (``docs/formats.md`` §2).
+    """
+    if config.model.head != "vmf":
+        return None
+    if config.training.loss == "gaussian_angular_nll":
+        return "kappa" if config.training.loss_options.get("scale", "sigma") == "kappa" else "sigma"
+    return "kappa"
 
 
 def load_run_config(

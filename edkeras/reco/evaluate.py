@@ -12,7 +12,7 @@ import numpy as np
 import edkeras.reco.models  # noqa: F401  (registers the layers, losses and metrics a saved model names)
 from edkeras.core.errors import InputError
 from edkeras.core.schema import load_json
-from edkeras.reco.config import RunConfig
+from edkeras.reco.config import RunConfig, uncertainty_output
 from edkeras.reco.dataset import EventDataset
 from edkeras.reco.evaluation import (
     _save_split_predictions,
@@ -21,6 +21,7 @@ from edkeras.reco.evaluation import (
 )
 from edkeras.reco.event_index import index_events
 from edkeras.reco.pretrained import resolve_run_dir
+from edkeras.reco.runs import model_identity
 
 __all__ = ['classifier_es_probability', 'evaluate']
 
@@ -58,7 +59,8 @@ def evaluate(
     has_truth = np.isfinite(labels["direction"]).all(axis=1)
     name = Path(data_file).name
     if out is not None:
-        _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()))
+        _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()),
+                                model=model_identity(rd / "model.keras"))
     metrics = None
     if has_truth.any():
         sub_p = {k: v[has_truth] for k, v in predicted.items()}
@@ -148,7 +150,7 @@ def _predict_file(
         )
     ds = EventDataset(index, batch_size, head=config.model.head, energy_input=config.data.energy_input, targets=False)
     try:
-        predicted = predict_arrays(model, ds, config.model.head)
+        predicted = predict_arrays(model, ds, config.model.head, uncertainty_output(config))
         labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
     finally:
         ds.close()

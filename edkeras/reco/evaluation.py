@@ -17,6 +17,7 @@ from edkeras.reco.metrics import (
     sense_calibration,
     vmf_cone_cos,
 )
+from edkeras.reco.calibration import sigma_cone_deg
 from edkeras.reco.predictions import save_predictions
 
 __all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'evaluation_metrics', 'predict_arrays']
@@ -31,14 +32,18 @@ COARSE_ENERGY_EDGES: tuple[float, ...] = (0.0, 20.0, 40.0, math.inf)
 
 
 # =========================================================================== evaluation
-def predict_arrays(model: Any, dataset: Any, head: str) -> dict[str, np.ndarray]:
-    """Predictions of ``model`` on an evaluation dataset, as float64 arrays."""
+def predict_arrays(model: Any, dataset: Any, head: str, uncertainty: str | None = "kappa") -> dict[str, np.ndarray]:
+    """Predictions of ``model`` on an evaluation dataset, as float64 arrays.
+
+    ``uncertainty`` names the vmf head's column 3 (:func:`edkeras.reco.config.uncertainty_output`):
+    ``"kappa"`` or ``"sigma"``; it is returned under that key.
+    """
     out = model.predict(dataset, verbose=0)
     if not isinstance(out, dict):
         out = {"direction": out}
     res = {"direction": np.asarray(out["direction"], dtype=np.float64)}
     if head == "vmf":
-        res["kappa"] = res["direction"][:, 3]
+        res["sigma" if uncertainty == "sigma" else "kappa"] = res["direction"][:, 3]
         res["direction"] = res["direction"][:, :3]
     if head == "axial":
         # P(sense wrong) = sigmoid(−|s|), written with exp(−|s|) so it cannot overflow
@@ -91,6 +96,10 @@ def evaluation_metrics(
             f"cone{int(f * 100)}": float(np.mean(cos >= vmf_cone_cos(np.maximum(predicted["kappa"], 1e-6), f)))
             for f in (0.68, 0.90)
         }
+    if "sigma" in predicted:  # a Gaussian head's σ (radians): its Rayleigh cones
+        sigma = np.maximum(np.abs(predicted["sigma"]), 1e-6)
+        out["sigma_coverage"] = {f"cone{int(f * 100)}": float(np.mean(err <= sigma_cone_deg(sigma, f)))
+                                 for f in (0.68, 0.90)}
     if "flip_probability" in predicted:
         out["sense"] = sense_calibration(predicted["flip_probability"], err)
     if "energy" in predicted:
@@ -107,7 +116,8 @@ def evaluation_metrics(
 
 
 def _save_split_predictions(
-    path: Path, predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, run: str, truth: bool = True
+    path: Path, predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], split: str, run: str, truth: bool = True,
+    model: str = "",
 ) -> Path:
 
     return save_predictions(
@@ -120,8 +130,10 @@ def _save_split_predictions(
         nu_directions=labels["nu_direction"] if truth else None,
         event_id=labels["event_id"],
         kappa=predicted.get("kappa"),
+        sigma=predicted.get("sigma"),
         es_probability=predicted.get("es_probability"),
         flip_probability=predicted.get("flip_probability"),
         split=split,
         run=run,
+        model=model,
     )

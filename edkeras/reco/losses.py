@@ -185,8 +185,10 @@ def gaussian_angular_nll(y_true: Any, y_pred: Any, scale: str = "sigma", floor: 
     Args:
         y_true: (N, 3) true directions.
         y_pred: (N, 4): direction and the positive column 3, read as σ in radians
-            (``scale="sigma"``) or as a concentration κ with σ² = 1/κ (``scale="kappa"``,
-            so the vmf head's κ keeps its meaning for coverage and predictions files).
+            (``scale="sigma"``) or as a vMF concentration κ with σ² = 2/κ (``scale="kappa"``:
+            the loss is minimal at σ² = E[θ²], which is 2/κ for a vMF of large κ, so the
+            trained κ is the vMF κ that coverage, tables and predictions files read;
+            :func:`edkeras.reco.calibration.kappa_from_sigma` is the same conversion).
         scale: ``"sigma"`` or ``"kappa"``.
         floor: smallest σ² (keeps log σ² finite).
     """
@@ -196,7 +198,7 @@ def gaussian_angular_nll(y_true: Any, y_pred: Any, scale: str = "sigma", floor: 
     if scale == "sigma":
         var = ops.maximum(ops.square(c3), floor)
     elif scale == "kappa":
-        var = ops.maximum(1.0 / ops.maximum(c3, 1e-12), floor)
+        var = ops.maximum(2.0 / ops.maximum(c3, 1e-12), floor)
     else:
         raise InputError(f"gaussian_angular_nll: 'scale' must be 'sigma' or 'kappa', got {scale!r}")
     return ops.square(theta) / var + ops.log(var)
@@ -361,7 +363,7 @@ class GaussianAngularNLL(_EdkerasLoss):
     """Mean of θ²/σ² + log σ² (see :func:`gaussian_angular_nll`).
 
     Args:
-        scale: column 3 of y_pred is ``"sigma"`` (radians) or ``"kappa"`` (σ² = 1/κ).
+        scale: column 3 of y_pred is ``"sigma"`` (radians) or ``"kappa"`` (σ² = 2/κ).
         floor: smallest σ².
     """
 

@@ -23,6 +23,9 @@ from edkeras.reco.metrics import angular_error_deg
 
 __all__ = ["Predictions", "PredictionsError", "load_predictions", "save_predictions"]
 
+_STRINGS = ("split", "run", "model")
+"""The string scalars of a predictions file."""
+
 _PER_EVENT: dict[str, tuple[tuple[int, ...], Any]] = {
     "predictions": ((3,), np.float64),
     "true_directions": ((3,), np.float64),
@@ -33,6 +36,7 @@ _PER_EVENT: dict[str, tuple[tuple[int, ...], Any]] = {
     "nu_directions": ((3,), np.float64),
     "event_id": ((), np.int64),
     "kappa": ((), np.float64),
+    "sigma": ((), np.float64),
     "es_probability": ((), np.float64),
     "flip_probability": ((), np.float64),
 }
@@ -62,11 +66,16 @@ class Predictions:
         nu_directions: (N, 3) neutrino (supernova) directions.
         event_id: (N,) int64.
         kappa: (N,) predicted von Mises–Fisher concentration.
+        sigma: (N,) predicted angular σ in radians (a Gaussian head, σ² = E[θ²]); readers that
+            need a concentration take :attr:`kappa_equivalent`.
         es_probability: (N,) predicted probability that the event is ES.
         flip_probability: (N,) predicted probability that the direction's sense is wrong.
         metadata: the earlier system's (N, 14) metadata, when read from such a file.
         split: which split the events come from ("train", "val", "test", or "").
         run: the run that made the predictions ("" if unknown).
+        model: the identity of the model file that made them (``sha256:`` and 16 hex digits of
+            ``model.keras``, ``classical`` for the classical fit; "" if unknown). Likelihood
+            tables record it, so a burst is never pointed with tables of another model.
         path: the file read (None when built in memory).
     """
 
@@ -79,12 +88,24 @@ class Predictions:
     nu_directions: np.ndarray | None = None
     event_id: np.ndarray | None = None
     kappa: np.ndarray | None = None
+    sigma: np.ndarray | None = None
     es_probability: np.ndarray | None = None
     flip_probability: np.ndarray | None = None
     metadata: np.ndarray | None = None
     split: str = ""
     run: str = ""
+    model: str = ""
     path: Path | None = None
+
+    @property
+    def kappa_equivalent(self) -> np.ndarray | None:
+        """κ, or from a Gaussian head's σ the vMF κ of the same E[θ²], 2/σ² (None when neither is known)."""
+        if self.kappa is not None:
+            return self.kappa
+        if self.sigma is None:
+            return None
+        s = np.maximum(np.abs(self.sigma), 1e-6)
+        return np.clip(2.0 / (s * s), 0.0, 1e6)
 
     def __len__(self) -> int:
         return int(self.predictions.shape[0])
@@ -101,14 +122,14 @@ class Predictions:
     def concatenate(parts: list[Predictions]) -> Predictions:
         """Join several predictions along the event axis; a key absent from any part is dropped.
 
-        ``split`` and ``run`` are kept when all parts agree, else joined with ``+``.
+        ``split``, ``run`` and ``model`` are kept when all parts agree, else joined with ``+``.
         """
         if not parts:
             raise PredictionsError("Predictions.concatenate: expected at least one part; received none")
         out: dict[str, Any] = {}
         for f in fields(Predictions):
             vals = [getattr(p, f.name) for p in parts]
-            if f.name in ("split", "run"):
+            if f.name in _STRINGS:
                 uniq = list(dict.fromkeys(vals))
                 out[f.name] = "+".join(uniq)
             elif f.name == "path":
@@ -166,9 +187,9 @@ def _check_per_event(name: str, value: Any, n: int, where: str) -> np.ndarray:
     if name in ("es_probability", "flip_probability") and np.any(~((arr >= 0) & (arr <= 1))):
         i = int(np.flatnonzero(~((arr >= 0) & (arr <= 1)))[0])
         raise PredictionsError(f"{where}: key '{name}' is {arr[i]} at event index {i}; expected a value in [0, 1]")
-    if name == "kappa" and np.any(~(arr >= 0)):
+    if name in ("kappa", "sigma") and np.any(~(arr >= 0)):
         i = int(np.flatnonzero(~(arr >= 0))[0])
-        raise PredictionsError(f"{where}: key 'kappa' is {arr[i]} at event index {i}; expected >= 0")
+        raise PredictionsError(f"{where}: key '{name}' is {arr[i]} at event index {i}; expected >= 0")
     return arr
 
 
@@ -204,7 +225,7 @@ def _build(data: dict[str, Any], where: str, path: Path | None) -> Predictions:
     if "angular_errors" not in values and "true_directions" in values:
         values["angular_errors"] = _angles_deg(values["predictions"], values["true_directions"])
     strings = {}
-    for key in ("split", "run"):
+    for key in _STRINGS:
         v = data.get(key, "")
         v = np.asarray(v)
         if v.ndim != 0 or v.dtype.kind not in "US":
@@ -227,10 +248,12 @@ def save_predictions(
     nu_directions: Any = None,
     event_id: Any = None,
     kappa: Any = None,
+    sigma: Any = None,
     es_probability: Any = None,
     flip_probability: Any = None,
     split: str = "",
     run: str = "",
+    model: str = "",
 ) -> Path:
     """Write a predictions file (docs/formats.md §2) atomically; compute ``angular_errors`` from the truth.
 
@@ -248,10 +271,12 @@ def save_predictions(
         nu_directions: (N, 3) neutrino directions.
         event_id: (N,) event ids.
         kappa: (N,) predicted vMF concentration.
+        sigma: (N,) predicted angular σ in radians (Gaussian head).
         es_probability: (N,) predicted ES probability (multitask classifier).
         flip_probability: (N,) predicted P(sense wrong) (axial head).
         split: "train", "val", "test" or "".
         run: run name.
+        model: the model's identity (:func:`edkeras.reco.runs.model_identity`).
 
     Returns:
         The path written.
@@ -269,10 +294,12 @@ def save_predictions(
         "nu_directions": nu_directions,
         "event_id": event_id,
         "kappa": kappa,
+        "sigma": sigma,
         "es_probability": es_probability,
         "flip_probability": flip_probability,
         "split": str(split),
         "run": str(run),
+        "model": str(model),
     }
     p = _build({k: v for k, v in given.items() if v is not None}, f"save_predictions({path.name})", None)
     arrays: dict[str, np.ndarray] = {}
@@ -282,6 +309,8 @@ def save_predictions(
             arrays[name] = v.astype(np.float32) if v.dtype == np.float64 else v
     arrays["split"] = np.asarray(p.split)
     arrays["run"] = np.asarray(p.run)
+    if p.model:
+        arrays["model"] = np.asarray(p.model)
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)

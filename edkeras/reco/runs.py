@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ from edkeras.core.errors import InputError
 from edkeras.core.files import jsonable
 
 __all__ = [
+    "model_identity",
     "LOCK_FILE",
     "RUN_FILES",
     "RunInUse",
@@ -67,6 +69,19 @@ _COMPANIONS = ("summary.json", "classical_predictions_test.npz", "tuner", "trial
 required nor removed by ``force``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def model_identity(model_file: str | os.PathLike) -> str:
+    """``sha256:`` and the first 16 hex digits of the SHA-256 of a ``model.keras`` file.
+
+    Predictions carry it and likelihood tables copy it, so a burst is never pointed with the
+    tables of another model (``docs/formats.md`` §2, §3).
+    """
+    digest = hashlib.sha256()
+    with open(model_file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
 
 
 def runs_dir() -> Path:

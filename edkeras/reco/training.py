@@ -38,7 +38,7 @@ from edkeras.reco.callbacks import (
     LearningRate,
     restore_backup,
 )
-from edkeras.reco.config import RunConfig
+from edkeras.reco.config import RunConfig, uncertainty_output
 from edkeras.reco.dataset import EpochSync, EventDataset
 from edkeras.reco.evaluation import (
     _save_split_predictions,
@@ -49,7 +49,7 @@ from edkeras.reco.keras_metrics import AngularErrorDeg, VMFConeCoverage
 from edkeras.reco.losses import get_loss, multitask_losses
 from edkeras.reco.models import build_model, builder_options
 from edkeras.reco.run_data import prepare_data
-from edkeras.reco.runs import check_run_name, environment, prepare_run, run_lock, runs_dir
+from edkeras.reco.runs import check_run_name, environment, model_identity, prepare_run, run_lock, runs_dir
 
 __all__ = [
     "RunResult",
@@ -152,7 +152,7 @@ def compile_model(model: Any, config: RunConfig) -> None:
     else:
         opt = keras.optimizers.Adam(learning_rate=t.learning_rate, clipnorm=t.clipnorm)
     metrics: list[Any] = [AngularErrorDeg()]
-    if config.model.head == "vmf":
+    if uncertainty_output(config) == "kappa":  # the cones of κ; a σ output has no vMF cones
         metrics += [VMFConeCoverage(0.68), VMFConeCoverage(0.90)]
     try:
         if config.model.head == "multitask":
@@ -479,12 +479,15 @@ def _train_locked(
         best_epoch = int(json.loads(ckpt.read_text())["epoch"])
 
         best = keras.saving.load_model(run_dir / "model.keras", compile=False)
+        identity = model_identity(run_dir / "model.keras")
         results: dict[str, Any] = {}
         for split in ("val", "test"):
             ds = val_ds if split == "val" else EventDataset(data.subset("test"), max(t.batch_size, 128), **ds_opts)
-            predicted = predict_arrays(best, ds, config.model.head)
+            predicted = predict_arrays(best, ds, config.model.head, uncertainty_output(config))
             labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
-            _save_split_predictions(run_dir / f"predictions_{split}.npz", predicted, labels, split, config.name)
+            _save_split_predictions(
+                run_dir / f"predictions_{split}.npz", predicted, labels, split, config.name, model=identity
+            )
             results[split] = evaluation_metrics(predicted, labels, split, n_boot=t.bootstrap_samples, seed=t.seed)
             ds.close()
         train_ds.close()

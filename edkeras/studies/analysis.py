@@ -311,8 +311,8 @@ def member_stack(preds: Sequence[Any]) -> np.ndarray:
     ids = [np.asarray(p.event_id) for p in preds if p.event_id is not None]
     if len({len(p) for p in preds}) != 1 or any(not np.array_equal(ids[0], i) for i in ids[1:]):
         raise InputError("member_stack: the members are not aligned (align them with align_by_event_id)")
-    if all(p.kappa is not None for p in preds):
-        return np.stack([np.column_stack([p.predictions, p.kappa]) for p in preds])
+    if all(p.kappa_equivalent is not None for p in preds):
+        return np.stack([np.column_stack([p.predictions, p.kappa_equivalent]) for p in preds])
     return np.stack([np.asarray(p.predictions, np.float64) for p in preds])
 
 

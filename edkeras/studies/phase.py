@@ -267,7 +267,7 @@ def summarise_run(result: Any) -> dict[str, Any]:
         ``run, model, head, loss, model_options, data, n_events, events, epochs_run,
         best_epoch, test_n, test_theta68, test_theta68_ci, test_median, test_median_ci,
         test_mean, test_flip_fraction, test_flip_fraction_ci, val_theta68, fit_seconds,
-        train_samples_per_second`` and, for the vmf head, ``test_kappa_coverage``.
+        train_samples_per_second`` and, for the vmf head, ``test_kappa_coverage`` (κ output) or ``test_sigma_coverage`` (σ output).
     """
     m, cfg = result.metrics, result.config
     test, val = m["test"]["overall"], m["val"]["overall"]
@@ -295,6 +295,8 @@ def summarise_run(result: Any) -> dict[str, Any]:
             out[f"test_{key}_ci"] = list(test[f"{key}_ci"])
     if "kappa_coverage" in m["test"]:
         out["test_kappa_coverage"] = dict(m["test"]["kappa_coverage"])
+    if "sigma_coverage" in m["test"]:
+        out["test_sigma_coverage"] = dict(m["test"]["sigma_coverage"])
     return out
 
 

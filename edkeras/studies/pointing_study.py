@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import norm
 
 from edkeras.core.errors import InputError
-from edkeras.events.sim import SimConfig
+from edkeras.events.sim import SimConfig, simulate_to_file
 from edkeras.pointing import (
     BurstPlan,
     LikelihoodTable,
@@ -26,7 +26,10 @@ from edkeras.pointing import (
     plan_bursts,
     pointing_resolution,
     region_thresholds,
+    save_table,
 )
+from edkeras.pointing.sky import nu_direction_from_radec
+from edkeras.reports.alert import write_alert
 from edkeras.reports.markdown import markdown_table
 from edkeras.studies import analysis as pa
 from edkeras.studies.phase import classical_predictions
@@ -42,6 +45,7 @@ __all__ = [
     "resolution_markdown",
     "resolution_study",
     "simulate_pool",
+    "star_alert",
     "study_size",
     "summary",
 ]
@@ -130,7 +134,7 @@ def pointing_tables(
         if size["acc"]:
             tables[f"{name}, no acceptance"] = build_table(fits[name], response_degree=size["degree"], **options)
         tables[f"{name}, no response map"] = build_table(fits[name], **options)
-    if kappa_bins and fits["network"][0].kappa is not None:
+    if kappa_bins and fits["network"][0].kappa_equivalent is not None:
         tables["network, κ-weighted"] = build_table(fits["network"], kappa_bins=kappa_bins, **recon, **options)
     return PointingTables(tables, fits, 0 if val is None else len(val))
 
@@ -300,6 +304,51 @@ def calibrate_regions(
         "flipped solution) within the 90 % threshold: there the 90 % region has a second island, which `edkeras point` "
         "reports.")
     return calibrated, table + "\n\n" + text
+
+
+def star_alert(
+    src: Any, out_dir: Path, star: str, radec: Sequence[float], when: str, size: Mapping[str, Any], *, seed: int,
+    tables: PointingTables, classifier: str,
+) -> tuple[dict[str, Any], Path, str]:
+    """A burst of ``size['es']`` ES + ``size['cc']`` CC events from a named star at ``when``, through ``edkeras alert``.
+
+    A shipped model points with its own tables (with their burst calibration); a run of this
+    study with the network tables fitted above (no burst calibration: the alert says so).
+
+    Returns:
+        The alert record, its folder (``alert.json``, ``skymap.fits``, ``skymap.png`` with the
+        star marked) and one paragraph saying where the map puts the supernova.
+    """
+    ra, dec = (float(x) for x in radec)
+    n = int(size["es"]) + int(size["cc"])
+    share = int(size["es"]) / n
+    events = out_dir / "star_burst.h5"
+    nu = nu_direction_from_radec(ra, dec, when)[0]
+    simulate_to_file(events, n, seed=30_000 + seed, progress=False, overwrite=True,
+                     config=SimConfig(channel="mix", es_fraction=share, direction=tuple(float(x) for x in nu)))
+    table_source = f"pretrained:{src.name}"
+    if not src.shipped:
+        table_source = str(out_dir / "network_tables.npz")
+        save_table(tables.tables["network"], table_source, overwrite=True)
+    folder = out_dir / "alert"
+    record = write_alert([events], model=str(src.run_dir), tables=table_source, time_utc=when, out=folder,
+                         classifier=classifier or None, es_fraction=share, force=True, progress=False,
+                         mark=(ra, dec), label=star)
+    p = record["position"]
+    r = np.radians
+    sep = float(np.degrees(np.arccos(np.clip(np.sin(r(p["dec_deg"])) * np.sin(r(dec)) + np.cos(r(p["dec_deg"]))
+                                             * np.cos(r(dec)) * np.cos(r(p["ra_deg"] - ra)), -1.0, 1.0))))
+    temp = record["likelihood_temperature"]
+    text = (f"{star} (RA {ra:.2f}°, Dec {dec:+.2f}°) at {record['time_utc']} UTC: {record['events']['n']} events "
+            f"({size['es']} ES + {size['cc']} CC expected; {record['events']['classification']}). The alert puts the "
+            f"supernova at RA {p['ra_deg']:.2f}°, Dec {p['dec_deg']:+.2f}°, **{sep:.1f}° from {star}**; 68 % region "
+            f"{record['credible_area_deg2']['0.68']:.0f} deg² (radius {record['error_radius_deg']['0.68']:.1f}°), 90 % "
+            f"region {record['credible_area_deg2']['0.9']:.0f} deg² (radius {record['error_radius_deg']['0.9']:.1f}°); "
+            f"map temperature T = {temp['T']:.2f}"
+            + (f" (calibrated on bursts of {temp['calibrated_for_events']} events)" if temp["calibrated_for_events"] else "")
+            + f". Tables: `{table_source}`. Files in `{folder}`."
+            + "".join(f"\n\n**Warning:** {w}." for w in record["warnings"]))
+    return record, folder, text
 
 
 def summary(

@@ -35,14 +35,40 @@ def alert_figure(sky: SkyMap, mark: tuple[float, float] | None = None, label: st
     hp.projplot(plane.ra.deg, plane.dec.deg, "k-", lonlat=True, lw=0.8, alpha=0.6)
     if mark is not None:
         hp.projplot(mark[0], mark[1], "r*", lonlat=True, ms=12)
-    radius = max(3.0, 3.0 * sky.radius_deg[0.9])
-    reso = 60.0 * 2.0 * radius / 400.0  # arcmin per pixel of a 400-pixel-wide zoom
-    hp.gnomview(np.log10(np.maximum(sky.prob, 1e-300)), nest=True, coord="C", rot=(ra0, dec0), xsize=400,
-                reso=reso, fig=fig.number, sub=(1, 2, 2), title="zoom: log10 probability per pixel",
-                min=float(np.log10(sky.prob.max())) - 6.0, max=float(np.log10(sky.prob.max())), unit="log10 p")
-    if mark is not None:
-        hp.projplot(mark[0], mark[1], "r*", lonlat=True, ms=12)
-        if label:
-            hp.projtext(mark[0], mark[1], f"  {label}", lonlat=True, color="r")
+    _zoom(fig.add_subplot(1, 2, 2), sky, level, mark, label)
     plt.close(fig)
     return fig
+
+
+def _zoom(ax: Any, sky: SkyMap, level: np.ndarray, mark: tuple[float, float] | None, label: str) -> None:
+    """Gnomonic zoom on the map's peak: probability per pixel, the 68 % and 90 % contours, the mark."""
+    ra0, dec0 = sky.peak_radec
+    half = max(3.0, 2.5 * sky.radius_deg[0.9])  # degrees from the centre to the edge
+    n = 300
+    proj = hp.projector.GnomonicProj(rot=(ra0, dec0, 0.0), coord="C", flipconv="astro", xsize=n, ysize=n,
+                                     reso=60.0 * 2.0 * half / n)
+
+    def pix(x: Any, y: Any, z: Any) -> Any:
+        return hp.vec2pix(sky.nside, x, y, z, nest=True)
+
+    prob = np.asarray(proj.projmap(sky.prob, pix), dtype=float)
+    lev = np.asarray(proj.projmap(level, pix), dtype=float)
+    extent = np.degrees(proj.get_extent())
+    im = ax.imshow(prob / prob.max(), origin="lower", extent=extent, cmap="Blues")
+    xs = np.linspace(extent[0], extent[1], n)
+    ys = np.linspace(extent[2], extent[3], n)
+    cs = ax.contour(xs, ys, lev, levels=[0.5, 1.5], colors=["tab:orange", "tab:red"], linewidths=1.2)
+    ax.clabel(cs, fmt={0.5: "90 %", 1.5: "68 %"}, fontsize=8)
+    ax.plot(0.0, 0.0, "k+", ms=10)
+    if mark is not None:
+        mx, my = np.degrees(proj.ang2xy(mark[0], mark[1], lonlat=True))
+        ax.plot(mx, my, "r*", ms=14)
+        if label:
+            ax.annotate(f" {label}", (mx, my), color="r")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("degrees from the peak (east to the left)")
+    ax.set_ylabel("degrees from the peak (north up)")
+    ax.set_title(f"zoom on RA {ra0:.1f}°, Dec {dec0:+.1f}°: 68 % r = {sky.radius_deg[0.68]:.1f}°, "
+                 f"90 % area {sky.area_deg2[0.9]:.0f} deg²", fontsize=9)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, label="probability per pixel / its maximum")
