@@ -61,6 +61,7 @@ def main() -> None:
     print(json.dumps({
         "events": args.events, "seed": args.seed, "cpus": os.cpu_count(),
         "simulate_seconds": round(t_sim, 2), "alert_seconds": round(t_alert, 2), "target_seconds": 30,
+        "stage_seconds": record["stage_seconds"],
         "stages": [line for line in stages.getvalue().splitlines() if line.startswith("edkeras alert:")],
         "separation_from_source_deg": round(math.degrees(math.acos(max(-1.0, min(1.0, cos_sep)))), 2),
         "error_radius_deg": record["error_radius_deg"], "credible_area_deg2": record["credible_area_deg2"],

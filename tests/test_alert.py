@@ -95,3 +95,21 @@ def test_tables_of_another_model_are_refused(burst, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and "model sha256:0123456789abcdef" in err[-1] and "edkeras likelihood" in err[-1]
     assert not [e for e in err if "Traceback" in e] and not (tmp_path / "a").exists()
+
+
+def test_real_dune_tp_dumps_go_to_an_alert(tmp_path, capsys):
+    """The real 10-event DUNE dump, straight from the DAQ format: ingested, reconstructed, mapped, flagged as tiny."""
+    from conftest import REAL_TP_FILE
+
+    if not REAL_TP_FILE.exists():
+        pytest.skip(f"{REAL_TP_FILE} is not here")
+    out = tmp_path / "real"
+    rc = cli.main(["alert", str(REAL_TP_FILE), "--model", "pretrained:compact_vmf", "--classifier", "pretrained:es_cc",
+                   "--tables", "pretrained:compact_vmf", "--time", WHEN, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    alert = json.loads((out / "alert.json").read_text())
+    assert alert["events"]["n"] == 10 and (out / "events.h5").exists() and "ingest" in alert["stage_seconds"]
+    assert "edkeras alert: ingested 1 TP dump(s)" in err
+    assert any("calibrated on bursts of" in w for w in alert["warnings"])  # 10 events, not a 10 kpc burst
+    assert alert["credible_area_deg2"]["0.9"] > 1000.0  # ten events cannot locate a supernova

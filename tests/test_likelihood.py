@@ -348,3 +348,20 @@ def test_a_table_keeps_the_identity_of_the_model_it_was_fitted_for(tmp_path):
     np.savez(tmp_path / "half.npz", **data)
     with pytest.raises(TableError, match="'burst_temperature' and 'burst_temperature_events' go together"):
         L.load_table(tmp_path / "half.npz")
+
+
+@pytest.mark.parametrize("mu, sigma", [(0.8, 0.2), (1.2, 0.3), (-0.5, 0.5)])
+def test_gaussian_on_cosine_recovers_a_truncated_normal(mu, sigma):
+    """The proposal's "Gaussian on cosine": a normal in cos θ cut to [−1, 1], its centre may lie beyond +1."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(mu, sigma, 100_000)
+    x = x[(x >= -1) & (x <= 1)][:20_000]
+    edges = L.cosine_edges(100, "cos")
+    row, (m, s) = L.fit_row(x, "gaussian", edges)
+    assert m == pytest.approx(mu, abs=0.03) and s == pytest.approx(sigma, rel=0.05)
+    counts, _ = np.histogram(x, bins=edges)
+    expected = row * np.diff(edges) * len(x)
+    assert np.sum((counts - expected) ** 2 / np.maximum(expected, 1.0)) / len(edges) < 2.0  # the shape, not just moments
+    table = L.build_table(Predictions(predictions=np.stack([np.sqrt(1 - x**2), 0 * x, x], 1), energies=np.full(len(x), 12.0),
+                                      nu_directions=np.tile([0.0, 0, 1], (len(x), 1))), method="gaussian")
+    assert table.param_names == ("mu", "sigma") and table.method == "gaussian"

@@ -56,9 +56,9 @@ def _smoothing_kind(smoothing: str, method: str) -> str:
     if smoothing not in SMOOTHINGS:
         raise TableError(f"smoothing must be one of {list(SMOOTHINGS)}; received {smoothing!r}")
     if smoothing == "auto":
-        return {"histogram": "none", "kde": "rows", "vmf": "params", "mixture": "params"}[method]
-    if smoothing == "params" and method not in ("vmf", "mixture"):
-        raise TableError(f"smoothing 'params' needs a parametric method (vmf, mixture); received {method!r}")
+        return {"histogram": "none", "kde": "rows", "vmf": "params", "mixture": "params", "gaussian": "params"}[method]
+    if smoothing == "params" and method not in ("vmf", "mixture", "gaussian"):
+        raise TableError(f"smoothing 'params' needs a parametric method (vmf, mixture, gaussian); received {method!r}")
     return smoothing
 
 

@@ -1,4 +1,5 @@
-"""One row of a likelihood table: the density of cos θ in one bin, by histogram, reflected KDE, vMF or mixture; smoothing across ln E."""
+"""One row of a likelihood table: the density of cos θ in one bin, by histogram, reflected KDE, vMF, mixture or a
+Gaussian in cos θ (the proposal's "Gaussian on cosine", truncated to [−1, 1]); smoothing across ln E."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ FLOOR = 1e-4
 """Smallest density value in a table (DUNE's analysis floors its tables at 1e-4)."""
 
 
-METHODS = ("histogram", "kde", "vmf", "mixture")
+METHODS = ("histogram", "kde", "vmf", "mixture", "gaussian")
 
 
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
@@ -26,7 +27,12 @@ PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "kde": ("bandwidth",),
     "vmf": ("kappa",),
     "mixture": ("w_forward", "kappa_forward", "w_backward", "kappa_backward", "w_flat"),
+    "gaussian": ("mu", "sigma"),
 }
+
+_GAUSSIAN_MU = (-3.0, 3.0)
+_GAUSSIAN_SIGMA = (1e-3, 10.0)
+"""Bounds of the truncated Gaussian's centre and width in cos θ (a centre beyond ±1 is a peak at the edge)."""
 
 
 _KAPPA_RANGE = (0.05, 1e5)
@@ -185,6 +191,8 @@ def _row_from_params(method: str, params: np.ndarray, edges: np.ndarray) -> np.n
     elif method == "mixture":
         wf, kf, wb, kb, w0 = params
         cdf = wf * vmf.cos_cdf(edges, kf) + wb * vmf.cos_cdf(edges, -kb) + w0 * (edges + 1.0) / 2.0
+    elif method == "gaussian":
+        cdf = _truncated_normal_mass(edges, params[0], params[1])
     else:
         raise TableError(f"no parametric form for method {method!r}")
     row = np.maximum(_bin_average_from_cdf(cdf, edges), 0.0)
@@ -220,7 +228,32 @@ def fit_row(t: Any, method: str, edges: np.ndarray) -> tuple[np.ndarray, np.ndar
     if method == "mixture":
         params = _fit_mixture(x)
         return _row_from_params(method, params, edges), params
+    if method == "gaussian":
+        params = _fit_truncated_gaussian(x)
+        return _row_from_params(method, params, edges), params
     raise TableError(f"likelihood method must be one of {list(METHODS)}; received {method!r}")
+
+
+def _truncated_normal_mass(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """P(−1 ≤ c ≤ x) of a normal (μ, σ), unnormalised; from the nearer tail, so a peak beyond ±1 keeps its shape."""
+    from scipy.special import ndtr
+
+    z, a = (np.asarray(x, dtype=np.float64) - mu) / sigma, (-1.0 - mu) / sigma
+    return ndtr(-a) - ndtr(-z) if mu < 0 else ndtr(z) - ndtr(a)
+
+
+def _fit_truncated_gaussian(t: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood (μ, σ) of a normal density in cos θ truncated to [−1, 1]."""
+    from scipy.optimize import minimize
+
+    def nll(q: np.ndarray) -> float:
+        mu, sigma = _from_free("gaussian", q)
+        log_z = np.log(max(float(_truncated_normal_mass(np.array(1.0), mu, sigma)), 1e-300))
+        return float(np.sum(0.5 * ((t - mu) / sigma) ** 2) + len(t) * (np.log(sigma) + log_z))
+
+    start = np.array([float(np.mean(t)), max(float(np.std(t)), 0.05)])
+    res = minimize(nll, _to_free("gaussian", start), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-8})
+    return _from_free("gaussian", res.x)
 
 
 def _local_linear(x: np.ndarray, y: np.ndarray, weight: np.ndarray, width: float) -> np.ndarray:
@@ -247,6 +280,9 @@ def _local_linear(x: np.ndarray, y: np.ndarray, weight: np.ndarray, width: float
 def _to_free(method: str, p: np.ndarray) -> np.ndarray:
     if method == "vmf":
         return np.arcsinh(p)
+    if method == "gaussian":
+        mu, sigma = np.moveaxis(np.asarray(p, dtype=np.float64), -1, 0)
+        return np.stack([mu, np.log(np.maximum(sigma, _GAUSSIAN_SIGMA[0]))], axis=-1)
     wf, kf, wb, kb, w0 = np.moveaxis(p, -1, 0)
     w0 = np.maximum(w0, 1e-9)
     return np.stack(
@@ -258,6 +294,9 @@ def _to_free(method: str, p: np.ndarray) -> np.ndarray:
 def _from_free(method: str, q: np.ndarray) -> np.ndarray:
     if method == "vmf":
         return np.sinh(q)
+    if method == "gaussian":
+        mu, log_sigma = np.moveaxis(np.asarray(q, dtype=np.float64), -1, 0)
+        return np.stack([np.clip(mu, *_GAUSSIAN_MU), np.clip(np.exp(log_sigma), *_GAUSSIAN_SIGMA)], axis=-1)
     a, lkf, b, lkb = np.moveaxis(q, -1, 0)
     z = np.stack([a, b, np.zeros_like(a)], axis=-1)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
