@@ -451,3 +451,35 @@ def test_a_run_killed_while_writing_its_backup_resumes_from_the_older_one(runs, 
     assert res.resumed and res.epochs_run == 3 and res.metrics["timing"]["epochs_this_session"] == 2
     assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2]
     assert not (run / "backup").exists() and (run / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("loss, options", [("vmf_nll", {}), ("gaussian_angular_nll", {}),
+                                           ("gaussian_angular_nll", {"scale": "kappa"})])
+def test_the_stored_uncertainty_grows_with_the_actual_error(tmp_path, loss, options):
+    """Half the events carry a bright block and one known direction, half are noise with random directions.
+
+    A network that learnt its uncertainty stores a smaller one (larger κ, smaller σ) for the first
+    half; read the wrong way (σ as κ) the order flips and the rank correlation turns negative.
+    """
+    from scipy.stats import spearmanr
+
+    from edkeras.reco.predictions import load_predictions
+    from edkeras.reco.training import train
+
+    batch = random_batch(240, shape=SHAPE, seed=3)
+    clean = np.random.default_rng(0).random(240) < 0.5
+    batch.direction[clean] = [0.0, 0.6, 0.8]
+    for plane in "UVX":
+        getattr(batch, plane)[clean, 10:22, 4:12] = 800.0
+    path = write_events(tmp_path / "events.h5", batch, source={"generator": "tests"})
+    cfg = _config([path], name="unc", model={"head": "vmf"}, augmentation={"mirror": False},
+                  data={"val_fraction": 0.25, "test_fraction": 0.25},
+                  training={"epochs": 8, "learning_rate": 0.01, "loss": loss, "loss_options": options,
+                            "monitor": "val_loss", "early_stopping_patience": None})
+    train(cfg, run_dir=tmp_path / "run", verbose=0)
+    pred = load_predictions(tmp_path / "run" / "predictions_test.npz")
+    spread = 1.0 / pred.kappa_equivalent  # ∝ σ² either way
+    rho = spearmanr(spread, pred.angular_errors)[0]
+    is_clean = np.abs(pred.true_directions @ np.array([0.0, 0.6, 0.8]) - 1.0) < 1e-6
+    assert rho > 0.3, rho
+    assert np.median(spread[is_clean]) < np.median(spread[~is_clean])
