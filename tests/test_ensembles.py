@@ -215,3 +215,30 @@ def test_ensemble_of_multitask_members_averages_energy() -> None:
     np.testing.assert_allclose(
         ens_out["energy"], 0.5 * (np.asarray(outs[0]["energy"]) + np.asarray(outs[1]["energy"])), rtol=1e-5
     )
+
+
+def test_members_train_on_a_bootstrap_resample_or_all_folds_but_one(tmp_path):
+    """data.train_subset: k-fold members leave out disjoint folds; a bootstrap member repeats events; val/test stay."""
+    from conftest import random_batch
+
+    from edkeras.core.schema import ConfigError, from_dict
+    from edkeras.events.eventfile import write_events
+    from edkeras.reco.config import RunConfig
+    from edkeras.reco.run_data import prepare_data
+    from edkeras.studies.phase import member_config
+
+    path = write_events(tmp_path / "e.h5", random_batch(200, shape=(32, 16), seed=1), source={"generator": "tests"})
+    base = from_dict(RunConfig, {"data": {"files": [str(path)]}})
+    full = prepare_data(base.data)
+    folds = [prepare_data(member_config(base, "kfold", i, 4, seed=7).data) for i in range(4)]
+    left_out = [np.setdiff1d(full.selected["train"], f.selected["train"]) for f in folds]
+    assert sorted(np.concatenate(left_out).tolist()) == sorted(full.selected["train"].tolist())  # a partition
+    for f in folds:
+        assert np.array_equal(f.selected["val"], full.selected["val"]) and np.array_equal(f.selected["test"], full.selected["test"])
+        assert len(np.unique(f.selected["train"])) == len(f.selected["train"]) < len(full.selected["train"])
+    boot = [prepare_data(member_config(base, "bootstrap", i, 3, seed=7).data).selected["train"] for i in range(2)]
+    assert len(boot[0]) == len(full.selected["train"]) and len(np.unique(boot[0])) < len(boot[0])  # repeats
+    assert np.isin(boot[0], full.selected["train"]).all() and not np.array_equal(boot[0], boot[1])
+    assert member_config(base, "seeds", 1, 3) == base
+    with pytest.raises(ConfigError, match="data.train_member"):
+        member_config(base, "kfold", 4, 4)

@@ -47,6 +47,12 @@ class DataConfig:
         cache: hold the selected events in memory (else they stream from disk).
         energy_input: feed the reconstructed energy to the model (energy conditioning, v22).
         shuffle_buffer: events shuffled together in memory while streaming.
+        train_subset: ``"all"`` (the whole training split), ``"bootstrap"`` (a resample with
+            repeats) or ``"kfold"`` (all folds but one): ensemble member ``train_member`` of
+            ``train_members`` trains on its share of the training split
+            (:mod:`edkeras.reco.ensembles`); validation and test never change.
+        train_member, train_members: which member, of how many (k for ``kfold``).
+        train_subset_seed: seed of the resamples or folds (the same for every member of one ensemble).
     """
 
     files: tuple[str, ...] = ("synthetic",)
@@ -63,6 +69,10 @@ class DataConfig:
     cache: bool = False
     energy_input: bool = False
     shuffle_buffer: int = 1024
+    train_subset: Literal["all", "bootstrap", "kfold"] = "all"
+    train_member: int = 0
+    train_members: int = 5
+    train_subset_seed: int = 0
 
     def __post_init__(self) -> None:
         _require(len(self.files) > 0, "data.files", "a non-empty list of event files or 'synthetic'", list(self.files))
@@ -80,6 +90,9 @@ class DataConfig:
         if self.energy_min is not None and self.energy_max is not None:
             _require(self.energy_max > self.energy_min, "data.energy_max", f"> energy_min ({self.energy_min})", self.energy_max)
         _require(self.shuffle_buffer >= 1, "data.shuffle_buffer", "an integer >= 1", self.shuffle_buffer)
+        _require(self.train_members >= 2, "data.train_members", "an integer >= 2", self.train_members)
+        _require(0 <= self.train_member < self.train_members, "data.train_member",
+                 f"an integer in [0, train_members = {self.train_members})", self.train_member)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from edkeras.events.eventfile import INTERACTION_CODES
 from edkeras.events.splits import SPLIT_NAMES, Split, split_events
 from edkeras.reco.config import DataConfig
 from edkeras.reco.event_index import index_events
+from edkeras.reco.ensembles import bootstrap_membership, kfold_membership
 
 __all__ = ['RunData', 'prepare_data']
 
@@ -90,7 +91,22 @@ def prepare_data(data: DataConfig) -> RunData:
                 f"of {', '.join(map(str, files))}"
             )
     _check_labels(index, np.concatenate([selected[k] for k in SPLIT_NAMES]))
+    if data.train_subset != "all":
+        selected["train"] = member_positions(selected["train"], data)
     return RunData(files, index, split, selected)
+
+
+def member_positions(train: np.ndarray, data: DataConfig) -> np.ndarray:
+    """The training events of ensemble member ``data.train_member``: a bootstrap resample or all folds but one.
+
+    The members of one ensemble (same ``train_subset_seed``) share the split; a ``kfold``
+    member's held-out fold is the one it never sees, a ``bootstrap`` member repeats some events.
+    """
+    if data.train_subset == "bootstrap":
+        members = bootstrap_membership(train, data.train_members, seed=data.train_subset_seed)
+    else:
+        members = kfold_membership(train, data.train_members, seed=data.train_subset_seed)
+    return members[data.train_member].train_ids
 
 
 def _check_labels(index: Any, used: np.ndarray) -> None:

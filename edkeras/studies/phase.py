@@ -48,6 +48,9 @@ __all__ = [
     "classical_predictions",
     "data_key",
     "describe_config",
+    "ENSEMBLE_METHODS",
+    "describe_members",
+    "member_config",
     "energy_balanced_alpha",
     "event_displays",
     "predict_split",
@@ -115,6 +118,32 @@ def _files(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
     if not items:
         raise InputError("phase_config: data must be 'synthetic' or event file(s); received an empty list")
     return [str(f) for f in items]
+
+
+ENSEMBLE_METHODS = ("seeds", "bootstrap", "kfold")
+"""How ensemble members differ: only by their seed, or also by a bootstrap resample or k-fold share of the training split."""
+
+
+def member_config(config: RunConfig, method: str, member: int, n_members: int, seed: int = 0) -> RunConfig:
+    """Member ``member`` of an ensemble of ``n_members``: ``config`` with its training events chosen by ``method``.
+
+    ``seeds``: the same training events (members differ by their seed only); ``bootstrap``: a
+    resample with repeats; ``kfold``: all but one of ``n_members`` folds. The resamples and folds
+    depend on ``seed`` alone, so every member of one ensemble shares them.
+    """
+    if method not in ENSEMBLE_METHODS:
+        raise InputError(f"ensemble method must be one of {', '.join(ENSEMBLE_METHODS)}; received {method!r}")
+    if method == "seeds":
+        return config
+    data = from_dict(DataConfig, {**to_dict(config.data), "train_subset": method, "train_member": int(member),
+                                  "train_members": int(n_members), "train_subset_seed": int(seed)})
+    return from_dict(RunConfig, {**to_dict(config), "data": to_dict(data)})
+
+
+def describe_members(method: str, n_members: int) -> str:
+    """What the members of an ensemble of ``method`` train on, in words."""
+    return {"seeds": "the same training events", "bootstrap": "a bootstrap resample of the training split each",
+            "kfold": f"all but one of {n_members} folds of the training split each"}[method]
 
 
 def phase_config(
