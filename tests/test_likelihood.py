@@ -295,13 +295,14 @@ def test_build_table_reference_keys():
     assert tab.reference == "electron"
 
 
+def _burst_sample(n, seed):
+    """``n`` directions at the sampled angles to a supernova along +z, their energies and the supernova direction."""
+    t, e = _sample(n, np.random.default_rng(seed))
+    return np.stack([np.sqrt(1 - t**2), np.zeros(n), t], 1), e, np.tile([0.0, 0, 1], (n, 1))
+
+
 def test_cli_refuses_test_split(tmp_path, capsys):
-    rng = np.random.default_rng(13)
-    n = 300
-    t, e = _sample(n, rng)
-    s = np.sqrt(1 - t**2)
-    pred = np.stack([s, np.zeros(n), t], 1)
-    nu = np.tile([0.0, 0, 1], (n, 1))
+    pred, e, nu = _burst_sample(300, 13)
     path = save_predictions(
         tmp_path / "test.npz", predictions=pred, energies=e, nu_directions=nu, split="test"
     )
@@ -319,12 +320,8 @@ def test_cli_refuses_test_split(tmp_path, capsys):
 
 def test_a_table_keeps_the_identity_of_the_model_it_was_fitted_for(tmp_path):
     """``model`` goes predictions → table → file; predictions of two models make a table of none."""
-    rng = np.random.default_rng(3)
     n = 400
-    t, e = _sample(n, rng)
-    s = np.sqrt(1 - t**2)
-    pred = np.stack([s, np.zeros(n), t], 1)
-    nu = np.tile([0.0, 0, 1], (n, 1))
+    pred, e, nu = _burst_sample(n, 3)
     a = load_predictions(save_predictions(tmp_path / "a.npz", predictions=pred, energies=e, nu_directions=nu,
                                           interaction=np.repeat([0, 1], n // 2), model="sha256:aaaaaaaaaaaaaaaa"))
     b = load_predictions(save_predictions(tmp_path / "b.npz", predictions=pred, energies=e, nu_directions=nu,
