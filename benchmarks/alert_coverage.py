@@ -20,8 +20,10 @@ to ``WORK/summary.json``.
 
 With ``--calibrate OUT.npz`` the bursts are calibration bursts instead: the temperature T of
 the tempered map p ∝ exp(−ΔlnL / T) that brings their ΔlnL at the truth to the levels
-(``edkeras.pointing.burst_temperature``) is stored with a copy of ``--tables`` in ``OUT.npz``.
-Calibrate and measure coverage on different seeds.
+(``edkeras.pointing.burst_temperature``) is stored with a copy of ``--tables`` in ``OUT.npz``
+(``--pool WORK...`` adds the bursts of earlier runs; each row's ΔlnL is taken back to the
+untempered likelihood with the temperature its map had). Calibrate and measure coverage on
+different seeds.
 
 Usage: ``python benchmarks/alert_coverage.py [--bursts 100] [--events 3422] [--seed 0] [--tables T]
 [--work runs/alert_coverage] [--calibrate OUT.npz]``.
@@ -95,6 +97,7 @@ def one_burst(i: int, seed: int, n_events: int, tables: str, tmp: Path) -> dict:
         "delta_lnl_at_truth": delta, "searched_probability": searched, "inside": inside,
         "error_radius_deg": record["error_radius_deg"], "credible_area_deg2": record["credible_area_deg2"],
         "regions": record["credible_regions"], "nside": nside, "alert_seconds": round(seconds, 2),
+        "temperature": record["likelihood_temperature"]["T"],
     }
 
 
@@ -135,13 +138,14 @@ def calibrate(rows: list[dict], tables: str, n_events: int, out: Path) -> dict:
     from edkeras.pointing import burst_temperature, load_table, save_table
     from edkeras.reco.pretrained import resolve_tables
 
-    delta = np.array([r["delta_lnl_at_truth"] for r in rows])
+    # ΔlnL of the likelihood itself: a tempered map's ln(p_max / p) is ΔlnL / T
+    delta = np.array([r["delta_lnl_at_truth"] * r.get("temperature", 1.0) for r in rows])
     t = burst_temperature(delta, LEVELS)
     table = load_table(resolve_tables(tables))
     marks = {"burst_temperature": t, "burst_temperature_events": int(n_events)}
     table = replace(table, **marks, components={k: replace(c, **marks) for k, c in table.components.items()})
     save_table(table, out, overwrite=True)
-    return {"temperature": t, "events_per_burst": int(n_events), "tables": str(out),
+    return {"temperature": t, "events_per_burst": int(n_events), "tables": str(out), "calibration_bursts": len(rows),
             "calibration_bursts_inside_at_T": {f"{cl:g}": float(np.mean(delta <= -t * np.log1p(-cl))) for cl in LEVELS}}
 
 
@@ -153,6 +157,8 @@ def main() -> None:
     parser.add_argument("--tables", default="pretrained:compact_vmf")
     parser.add_argument("--work", default="runs/alert_coverage")
     parser.add_argument("--calibrate", metavar="OUT.npz", help="store the calibrated temperature with the tables here")
+    parser.add_argument("--pool", nargs="*", default=[], metavar="WORK",
+                        help="with --calibrate: also the bursts of these earlier work folders (their seeds must differ)")
     args = parser.parse_args()
 
     work = Path(args.work)
@@ -171,7 +177,8 @@ def main() -> None:
     rows = [r for r in rows if r["burst"] < args.bursts]
     summary = {"seed": args.seed, "tables": args.tables, **summarise(rows)}
     if args.calibrate:
-        summary["calibrated"] = calibrate(rows, args.tables, args.events, Path(args.calibrate))
+        pooled = rows + [json.loads(line) for w in args.pool for line in (Path(w) / "bursts.jsonl").read_text().splitlines()]
+        summary["calibrated"] = calibrate(pooled, args.tables, args.events, Path(args.calibrate))
     (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 
