@@ -347,7 +347,7 @@ def test_a_table_keeps_the_identity_of_the_model_it_was_fitted_for(tmp_path):
         L.load_table(tmp_path / "half.npz")
 
 
-@pytest.mark.parametrize("mu, sigma", [(0.8, 0.2), (1.2, 0.3), (-0.5, 0.5)])
+@pytest.mark.parametrize(("mu", "sigma"), [(0.8, 0.2), (1.2, 0.3), (-0.5, 0.5)])
 def test_gaussian_on_cosine_recovers_a_truncated_normal(mu, sigma):
     """The proposal's "Gaussian on cosine": a normal in cos θ cut to [−1, 1], its centre may lie beyond +1."""
     rng = np.random.default_rng(4)

@@ -453,7 +453,7 @@ def test_a_run_killed_while_writing_its_backup_resumes_from_the_older_one(runs, 
     assert not (run / "backup").exists() and (run / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("loss, options", [("vmf_nll", {}), ("gaussian_angular_nll", {}),
+@pytest.mark.parametrize(("loss", "options"), [("vmf_nll", {}), ("gaussian_angular_nll", {}),
                                            ("gaussian_angular_nll", {"scale": "kappa"})])
 def test_the_stored_uncertainty_grows_with_the_actual_error(tmp_path, loss, options):
     """Half the events carry a bright block and one known direction, half are noise with random directions.

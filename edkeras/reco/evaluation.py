@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.events.eventfile import INTERACTION_CODES
+from edkeras.reco.calibration import sigma_cone_deg
 from edkeras.reco.metrics import (
     angular_error_deg,
     es_cc_separation,
@@ -17,7 +18,6 @@ from edkeras.reco.metrics import (
     sense_calibration,
     vmf_cone_cos,
 )
-from edkeras.reco.calibration import sigma_cone_deg
 from edkeras.reco.predictions import save_predictions
 
 __all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'evaluation_metrics', 'predict_arrays']

@@ -13,8 +13,8 @@ from edkeras.events.default import default_dataset
 from edkeras.events.eventfile import INTERACTION_CODES
 from edkeras.events.splits import SPLIT_NAMES, Split, split_events
 from edkeras.reco.config import DataConfig
-from edkeras.reco.event_index import index_events
 from edkeras.reco.ensembles import bootstrap_membership, kfold_membership
+from edkeras.reco.event_index import index_events
 
 __all__ = ['RunData', 'prepare_data']
 

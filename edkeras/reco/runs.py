@@ -31,7 +31,6 @@ from edkeras.core.errors import InputError
 from edkeras.core.files import jsonable
 
 __all__ = [
-    "model_identity",
     "LOCK_FILE",
     "RUN_FILES",
     "RunInUse",
@@ -41,6 +40,7 @@ __all__ = [
     "is_finished",
     "leaderboard",
     "list_runs",
+    "model_identity",
     "prepare_run",
     "read_json",
     "run_lock",

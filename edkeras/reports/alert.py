@@ -21,9 +21,9 @@ from edkeras.core.files import atomic_path, write_json
 from edkeras.events.tp_ingest import ingest_tpstream
 from edkeras.pointing import classification_weights, fit_burst, flips_for, load_table
 from edkeras.pointing.alert import alert_record
-from edkeras.pointing.tables import LikelihoodTable
 from edkeras.pointing.sky import DUNE_FAR_DETECTOR, DetectorSite, parse_time
 from edkeras.pointing.skymap import burst_skymap
+from edkeras.pointing.tables import LikelihoodTable
 from edkeras.reco.evaluate import evaluate
 from edkeras.reco.predictions import load_predictions
 from edkeras.reco.pretrained import resolve_tables

@@ -26,7 +26,6 @@ def alert_figure(sky: SkyMap, mark: tuple[float, float] | None = None, label: st
     level[sky.region(0.9)] = 1.0
     level[sky.region(0.68)] = 2.0
     shown = np.where(level > 0, level, np.nan)
-    ra0, dec0 = sky.peak_radec
     fig = plt.figure(figsize=(12, 5))
     hp.mollview(shown, nest=True, coord="C", fig=fig.number, sub=(1, 2, 1), cbar=False, cmap="viridis",
                 title=f"{sky.time.isot} UTC: 90 % and 68 % regions (RA/Dec)", min=0, max=2, badcolor="white")
