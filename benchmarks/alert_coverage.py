@@ -87,7 +87,9 @@ def one_burst(i: int, seed: int, n_events: int, tables: str, tmp: Path) -> dict:
     if record["credible_regions"] == "probability":
         inside = {f"{cl:g}": searched <= cl for cl in LEVELS}
     else:
-        inside = {f"{cl:g}": delta <= float(header[f"DLNL{round(100 * cl)}"]) for cl in LEVELS}
+        # calibrated thresholds are in ΔlnL of the likelihood itself; the map's ln(p_max / p) is ΔlnL / T
+        inside = {f"{cl:g}": delta * float(header["LNLTEMP"]) <= float(header[f"DLNL{round(100 * cl)}"])
+                  for cl in LEVELS}
     p = record["position"]
     cos_sep = (np.sin(np.radians(p["dec_deg"])) * np.sin(np.radians(dec)) + np.cos(np.radians(p["dec_deg"]))
                * np.cos(np.radians(dec)) * np.cos(np.radians(p["ra_deg"] - ra)))
@@ -142,6 +144,9 @@ def calibrate(rows: list[dict], tables: str, n_events: int, out: Path) -> dict:
     delta = np.array([r["delta_lnl_at_truth"] * r.get("temperature", 1.0) for r in rows])
     t = burst_temperature(delta, LEVELS)
     table = load_table(resolve_tables(tables))
+    sizes = {r["n_events"] for r in rows}
+    if len(sizes) > 1:
+        raise SystemExit(f"alert_coverage: the calibration bursts differ in size ({sorted(sizes)}); pool bursts of one size")
     marks = {"burst_temperature": t, "burst_temperature_events": int(n_events)}
     table = replace(table, **marks, components={k: replace(c, **marks) for k, c in table.components.items()})
     save_table(table, out, overwrite=True)

@@ -546,7 +546,7 @@ class _Quality:
         test = load_predictions(result.run_dir / "predictions_test.npz")
         val = load_predictions(result.run_dir / "predictions_val.npz")
         pred = np.asarray(test.predictions, dtype=np.float64)
-        kappa = None if test.kappa is None else self._aligned(test.event_id, test.kappa, config.name)
+        kappa = None if test.kappa_equivalent is None else self._aligned(test.event_id, test.kappa_equivalent, config.name)
         m = config.model
         summary = model_summary(
             build_model(m.name, head=m.head, input_shape=self.test.U.shape[1:], **m.options)

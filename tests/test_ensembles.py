@@ -242,3 +242,36 @@ def test_members_train_on_a_bootstrap_resample_or_all_folds_but_one(tmp_path):
     assert member_config(base, "seeds", 1, 3) == base
     with pytest.raises(ConfigError, match="data.train_member"):
         member_config(base, "kfold", 4, 4)
+
+
+@pytest.mark.parametrize("readers", [0, None])
+def test_a_bootstrap_member_reads_the_images_of_its_own_events(tmp_path, readers):
+    """Repeated rows: every image the dataset and the event file give back belongs to the event of its label."""
+    from conftest import random_batch
+
+    from edkeras.core.schema import from_dict
+    from edkeras.events.eventfile import open_events, write_events
+    from edkeras.reco.config import RunConfig
+    from edkeras.reco.dataset import EventDataset
+    from edkeras.reco.run_data import prepare_data
+    from edkeras.studies.phase import member_config
+
+    batch = random_batch(200, shape=(32, 16), seed=1)
+    for plane in "UVX":
+        getattr(batch, plane)[:, 0, 0] = batch.event_id  # each image names its event
+    path = write_events(tmp_path / "e.h5", batch, source={"generator": "tests"})
+    data = prepare_data(member_config(from_dict(RunConfig, {"data": {"files": [str(path)]}}), "bootstrap", 0, 3).data)
+    train = data.subset("train")
+    assert len(np.unique(data.selected["train"])) < len(data.selected["train"])
+    ds = EventDataset(train, 16, readers=readers)
+    seen_ids, seen_images = [], []
+    for i in range(len(ds)):
+        x, _ = ds[i]
+        seen_images.append(np.asarray(x["view_u"]).reshape(len(x["view_u"]), -1)[:, 0])
+    seen_ids = ds.labels("event_id")
+    ds.close()
+    np.testing.assert_array_equal(np.concatenate(seen_images), seen_ids)
+    with open_events(path) as ev:
+        rows = np.sort(train.row)
+        np.testing.assert_array_equal(ev.read(rows).U[:, 0, 0], ev.read(rows).event_id)
+        assert len(ev.read(rows)) == len(rows)

@@ -131,6 +131,7 @@ def test_shipped_tables_point_a_burst_of_the_shipped_model(tmp_path, capsys):
     assert cli_main(["point", str(tmp_path / "burst.npz"), "--tables", "pretrained:compact_vmf",
                      "--lattice", "768", "--json"]) == 0
     fit = json.loads(capsys.readouterr().out)
+    assert f"regions tempered by T = {table.burst_temperature:.2f}" in fit["tables"]  # the alert's calibration
     angle = np.degrees(np.arccos(np.clip(np.asarray(fit["direction"]) @ sn, -1, 1)))
     assert angle < 25.0, angle  # 150 ES events: a few degrees to ~15° with this network
     # the tables know their model: predictions of another model file are refused in one line

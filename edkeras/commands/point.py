@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from edkeras.core.errors import InputError
-from edkeras.pointing.burst import fit_burst
+from edkeras.pointing.burst import delta_log_likelihood, fit_burst
 from edkeras.pointing.likelihood import classification_weights
 from edkeras.pointing.resolution import flips_for
 from edkeras.pointing.tables import LikelihoodTable, load_table
@@ -58,7 +58,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="CL=DELTA",
         help="ΔlnL of the CL region calibrated on simulated bursts (edkeras.pointing.resolution.region_thresholds; "
         "the pointing notebook prints them), e.g. --region-threshold 0.68=6.1 --region-threshold 0.9=14; "
-        "default: Wilks' theorem, -ln(1 - CL)",
+        "default: the tables' burst calibration, T × -ln(1 - CL) with the temperature T they carry (the regions "
+        "of edkeras alert's map), else Wilks' theorem, -ln(1 - CL)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--skymap", metavar="PNG", help="write a Mollweide sky map")
@@ -130,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
             f"({int(bad.sum())} such events); a burst needs every event's energy"
         )
     tables, how = _tables(args, has_es_probability=pred.es_probability is not None)
-    for t in tables.values() if isinstance(tables, dict) else [tables]:
-        t.check_model(pred.model, where=f"{args.tables} with {args.predictions}")
+    for name, t in tables.items() if isinstance(tables, dict) else [("all", tables)]:
+        source = args.tables_cc if name == "cc" and args.tables_cc else args.tables
+        t.check_model(pred.model, where=f"{source} with {args.predictions}")
     weights = None
     mode = "single table"
     if not isinstance(tables, LikelihoodTable):
@@ -159,6 +161,11 @@ def run(args: argparse.Namespace) -> int:
     if outside:
         print(f"edkeras point: note: {outside} — they use the nearest bin's row", file=sys.stderr)
     thresholds = _thresholds(args.region_threshold)
+    main = tables["es"] if isinstance(tables, dict) else tables
+    if not thresholds and main.burst_temperature_events:  # the tables' calibration, as edkeras alert's map uses it
+        thresholds = {cl: main.burst_temperature * delta_log_likelihood(cl) for cl in (0.68, 0.9)}
+        how += f"; regions tempered by T = {main.burst_temperature:.2f} (calibrated on bursts of " \
+               f"{main.burst_temperature_events} events)"
     fit = fit_burst(
         pred.predictions,
         pred.energies,

@@ -429,11 +429,14 @@ class EventFile:
                 raise EventFileError(f"{self.path}: {path} cannot be read ({e}); the file is damaged") from None
 
     def read(self, index: Any = slice(None)) -> EventBatch:
-        """Events ``index`` (a slice, or sorted unique integer indices) as an :class:`EventBatch`."""
+        """Events ``index`` (a slice, or integer indices in any order, repeats allowed) as an :class:`EventBatch`."""
         if not isinstance(index, slice):
             index = np.asarray(index)
             if index.dtype == bool:
                 index = np.flatnonzero(index)
+            if index.size and np.any(np.diff(np.sort(index)) == 0):  # repeats: read each event once
+                unique, inverse = np.unique(index, return_inverse=True)
+                return self.read(unique).select(inverse)
             if index.size and (np.any(np.diff(index) <= 0)):
                 order = np.argsort(index)
                 inv = np.empty_like(order)

@@ -324,7 +324,7 @@ def build_table(
         raise TableError(f"{pred.path or 'predictions'}: key 'energies' (reconstructed energy) is missing")
     kappa = pred.kappa_equivalent if options.get("kappa_bins") else None
     if options.get("kappa_bins") and kappa is None:
-        raise TableError(f"{pred.path or 'predictions'}: key 'kappa' is missing; --kappa-bins needs it")
+        raise TableError(f"{pred.path or 'predictions'}: key 'kappa' (or 'sigma') is missing; --kappa-bins needs it")
     where = str(pred.path or "predictions")
     pred, sense, calibration = _orient(pred, sense, where)
 

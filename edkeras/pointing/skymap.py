@@ -140,7 +140,7 @@ class SkyMap:
             ("INSTRUME", "DUNE", "the neutrino detector"),
             ("CREATOR", f"edkeras {__version__}", "the software"),
             ("CREDREG", self.regions, "how credible regions are defined"),
-            ("LNLTEMP", float(self.temperature), "map = exp(-dlnL / LNLTEMP), calibrated on sims"),
+            ("LNLTEMP", float(self.temperature), "map = exp(-dlnL / LNLTEMP); 1 = raw likelihood"),
         ]
         header += [(f"DLNL{round(100 * cl)}", float(v), f"calibrated dlnL of the {cl:.0%} region")
                    for cl, v in self.thresholds.items()]

@@ -96,7 +96,8 @@ class LikelihoodTable:
         burst_temperature: T of tempered burst sky maps p ∝ exp(−ΔlnL / T), calibrated on
             simulated bursts of this model (:func:`~edkeras.pointing.resolution.burst_temperature`);
             1 when not calibrated.
-        burst_temperature_events: the number of events per burst T was calibrated for (0: none).
+        burst_temperature_events: events per burst T was calibrated for (0: none). ``model`` and
+            the burst calibration are the file's: ES and CC sub-tables share the main table's.
     """
 
     cosine_bin_edges: np.ndarray
@@ -406,7 +407,7 @@ def save_table(table: LikelihoodTable, path: str | os.PathLike[str], overwrite: 
             arrays["flip_calibration"] = table.flip_calibration
     if table.model:
         arrays["model"] = np.asarray(table.model)
-    if table.burst_temperature_events:
+    if table.burst_temperature_events or table.burst_temperature != 1.0:
         arrays["burst_temperature"] = np.asarray(float(table.burst_temperature))
         arrays["burst_temperature_events"] = np.asarray(int(table.burst_temperature_events))
     for name, comp in table.components.items():
@@ -552,9 +553,9 @@ def load_table(path: str | os.PathLike[str]) -> LikelihoodTable:
     if "burst_temperature" in data:
         temperature = float(np.asarray(data["burst_temperature"]))
         temperature_events = int(np.asarray(data["burst_temperature_events"]))
-        if not (math.isfinite(temperature) and temperature >= 1.0) or temperature_events < 1:
-            raise TableError(f"{where}: key 'burst_temperature' must be a number >= 1 calibrated on bursts of >= 1 "
-                             f"events; received {temperature} for {temperature_events} events")
+        if not (math.isfinite(temperature) and temperature > 0.0) or temperature_events < 0:
+            raise TableError(f"{where}: key 'burst_temperature' must be a number > 0 with 'burst_temperature_events' "
+                             f">= 0; received {temperature} for {temperature_events} events")
 
     def build(suffix: str, label: str) -> LikelihoodTable:
         p2 = get("pdf_2d", suffix, (n_e, n_cos))

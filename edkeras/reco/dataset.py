@@ -235,7 +235,9 @@ class EventDataset(keras.utils.PyDataset):
                     img = h5[f"images/{p}"][r0:r1]
                 except H5_ERRORS as e:
                     raise _damaged(f"{self.index.files[k]}: images/{p} rows {r0}..{r1 - 1}", e) from None
-            out[p][where] = img if local.size == r1 - r0 else img[local]
+            # the block as read only when its rows are r0 … r1 − 1 once each (a bootstrap member repeats rows)
+            whole = local.size == r1 - r0 and bool(np.all(np.diff(local) == 1))
+            out[p][where] = img if whole else img[local]
         return futures
 
     def _read_all(self) -> dict[str, np.ndarray]:

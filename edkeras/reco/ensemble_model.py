@@ -217,6 +217,11 @@ def build_ensemble(
 ) -> Any:
     """An :class:`Ensemble` of ``members`` (see :meth:`Ensemble.from_members`).
 
+    ``weighting="kappa"`` and the κ modes that use the members' own κ read column 3 of a vmf
+    head as κ: members trained with ``gaussian_angular_nll``'s default ``scale: "sigma"`` store
+    σ there (:func:`edkeras.reco.config.uncertainty_output`); combine those with uniform weights
+    and ``kappa="spread"``, or train them with ``scale: "kappa"``.
+
     Example:
         >>> from edkeras.reco.models import build_model
         >>> ens = build_ensemble([build_model("compact", head="vmf") for _ in range(3)], weighting="kappa")

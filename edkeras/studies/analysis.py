@@ -178,7 +178,8 @@ def truth_predictions(pred: Any) -> Any:
         raise InputError(f"{pred.path or 'predictions'}: no 'true_directions'; the truth reference needs them")
     t = np.asarray(pred.true_directions, dtype=np.float64)
     return replace(pred, predictions=t / np.linalg.norm(t, axis=1, keepdims=True),
-                   angular_errors=np.zeros(len(t)), kappa=None, flip_probability=None, run="truth", path=None)
+                   angular_errors=np.zeros(len(t)), kappa=None, sigma=None, flip_probability=None, run="truth", model="",
+                   path=None)
 
 
 def split_predictions(pred: Any, fraction: float = 0.5, seed: int = 0) -> tuple[Any, Any]:

@@ -405,7 +405,7 @@ def classical_predictions(
     save_predictions(
         path, predictions=np.concatenate(dirs), true_directions=b.direction, energies=b.reco_energy,
         true_energies=b.energy, interaction=b.interaction, nu_directions=b.nu_direction,
-        event_id=b.event_id, split=split, run="classical",
+        event_id=b.event_id, split=split, run="classical", model="classical",
     )
     return load_predictions(path)
 
