@@ -240,7 +240,15 @@ def _execute(
         code = "import sys; from edkeras.reports.notebooks import _execute_child; sys.exit(_execute_child(sys.argv[1]))"
         proc = subprocess.Popen([sys.executable, "-c", code, str(job)], env=env, start_new_session=True)
         try:
-            proc.wait()
+            # short waits, not one blocking wait: a signal the kernel delivers to another thread of this
+            # process does not interrupt a blocking waitpid, and its Python handler would then run only
+            # when the child ends (a test saw SIGINT ignored for the whole of a 120 s cell)
+            while True:
+                try:
+                    proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         except BaseException:  # Ctrl-C, SIGTERM (cli.Terminated): stop papermill and its kernel, then go on
             _kill_tree(proc.pid)
             proc.wait()
