@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import tempfile
 import time
@@ -36,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from edkeras.events.sim import SimConfig, simulate_to_file
-    from edkeras.pointing.sky import nu_direction_from_radec
+    from edkeras.pointing.sky import nu_direction_from_radec, radec_separation_deg
     from edkeras.reports.alert import write_alert
 
     es_share = 272 / (272 + 3150)
@@ -55,15 +54,13 @@ def main() -> None:
                                  es_fraction=es_share)
         t_alert = time.perf_counter() - t0
     pos = record["position"]
-    r = math.radians
-    cos_sep = (math.sin(r(pos["dec_deg"])) * math.sin(r(BETELGEUSE[1])) + math.cos(r(pos["dec_deg"]))
-               * math.cos(r(BETELGEUSE[1])) * math.cos(r(pos["ra_deg"] - BETELGEUSE[0])))
+    separation = float(radec_separation_deg(pos["ra_deg"], pos["dec_deg"], *BETELGEUSE)[0])
     print(json.dumps({
         "events": args.events, "seed": args.seed, "cpus": os.cpu_count(),
         "simulate_seconds": round(t_sim, 2), "alert_seconds": round(t_alert, 2), "target_seconds": 30,
         "stage_seconds": record["stage_seconds"],
         "stages": [line for line in stages.getvalue().splitlines() if line.startswith("edkeras alert:")],
-        "separation_from_source_deg": round(math.degrees(math.acos(max(-1.0, min(1.0, cos_sep)))), 2),
+        "separation_from_source_deg": round(separation, 2),
         "error_radius_deg": record["error_radius_deg"], "credible_area_deg2": record["credible_area_deg2"],
         "classification": record["events"]["classification"],
     }, indent=1))

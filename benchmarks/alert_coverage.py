@@ -58,7 +58,7 @@ def one_burst(i: int, seed: int, n_events: int, tables: str, tmp: Path) -> dict:
     from astropy.time import Time, TimeDelta
 
     from edkeras.events.sim import SimConfig, simulate_to_file
-    from edkeras.pointing.sky import nu_direction_from_radec
+    from edkeras.pointing.sky import nu_direction_from_radec, radec_separation_deg
     from edkeras.reports.alert import write_alert
 
     rng = np.random.default_rng([seed, i])
@@ -91,11 +91,9 @@ def one_burst(i: int, seed: int, n_events: int, tables: str, tmp: Path) -> dict:
         inside = {f"{cl:g}": delta * float(header["LNLTEMP"]) <= float(header[f"DLNL{round(100 * cl)}"])
                   for cl in LEVELS}
     p = record["position"]
-    cos_sep = (np.sin(np.radians(p["dec_deg"])) * np.sin(np.radians(dec)) + np.cos(np.radians(p["dec_deg"]))
-               * np.cos(np.radians(dec)) * np.cos(np.radians(p["ra_deg"] - ra)))
     return {
         "burst": i, "ra_deg": ra, "dec_deg": dec, "time_utc": when, "n_events": record["events"]["n"],
-        "separation_deg": float(np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))),
+        "separation_deg": float(radec_separation_deg(p["ra_deg"], p["dec_deg"], ra, dec)[0]),
         "delta_lnl_at_truth": delta, "searched_probability": searched, "inside": inside,
         "error_radius_deg": record["error_radius_deg"], "credible_area_deg2": record["credible_area_deg2"],
         "regions": record["credible_regions"], "nside": nside, "alert_seconds": round(seconds, 2),

@@ -27,6 +27,7 @@ __all__ = [
     "cos_pdf",
     "kappa_from_cone_deg",
     "kappa_from_mean_cos",
+    "kappa_from_sigma",
     "log_normaliser",
     "mean_cos",
     "orthonormal_basis",
@@ -376,3 +377,22 @@ def sample(mu: Any, kappa: Any, n: int | None, rng: np.random.Generator) -> np.n
     e1, e2 = orthonormal_basis(mm)
     out = t[:, None] * mm + (s * np.cos(phi))[:, None] * e1 + (s * np.sin(phi))[:, None] * e2
     return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+_KAPPA_MIN, _KAPPA_MAX = 1e-3, 1e6
+"""The range of κ that conversions from σ return (as the calibration and ensemble code clip)."""
+
+
+def kappa_from_sigma(sigma: Any, *, unit: str = "rad") -> np.ndarray:
+    """Equivalent vMF concentration of a Rayleigh σ (σ² = E[θ²]): κ = 2/σ² (σ in radians).
+
+    For large κ, E[θ²] ≈ 2(1 − E[cos θ]) ≈ 2/κ, which this inverts.
+    """
+    s = np.asarray(sigma, dtype=np.float64)
+    if unit == "deg":
+        s = np.radians(s)
+    elif unit != "rad":
+        raise InputError(f"kappa_from_sigma: unit must be 'rad' or 'deg'; received {unit!r}")
+    if np.any(~np.isfinite(s)) or np.any(s <= 0):
+        raise InputError("kappa_from_sigma: sigma must be finite and > 0")
+    return np.clip(2.0 / (s * s), _KAPPA_MIN, _KAPPA_MAX)

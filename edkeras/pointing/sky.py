@@ -33,6 +33,7 @@ from astropy.utils import iers
 from astropy.utils.exceptions import AstropyWarning
 
 from edkeras.core.errors import InputError
+from edkeras.reco.metrics import angular_error_deg
 
 __all__ = [
     "DUNE_FAR_DETECTOR",
@@ -40,6 +41,7 @@ __all__ = [
     "detector_to_radec",
     "nu_direction_from_radec",
     "parse_time",
+    "radec_separation_deg",
     "radec_to_detector",
     "supernova_radec",
 ]
@@ -177,6 +179,17 @@ def radec_to_detector(ra_deg: Any, dec_deg: Any, time: Any, site: DetectorSite =
         alt, az = np.radians(local.alt.deg), np.radians(local.az.deg)
     enu = np.stack([np.cos(alt) * np.sin(az), np.cos(alt) * np.cos(az), np.sin(alt)], axis=1)
     return enu @ site.axes_enu().T
+
+
+def radec_separation_deg(ra1_deg: Any, dec1_deg: Any, ra2_deg: Any, dec2_deg: Any) -> np.ndarray:
+    """Angle in degrees between sky positions (RA, Dec in degrees), vectorised; accurate at 0° and 180°."""
+
+    def unit(ra: Any, dec: Any) -> np.ndarray:
+        ra, dec = np.radians(np.atleast_1d(np.asarray(ra, dtype=np.float64))), np.radians(np.atleast_1d(dec))
+        return np.stack(np.broadcast_arrays(np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)), axis=-1)
+
+    a, b = np.broadcast_arrays(unit(ra1_deg, dec1_deg), unit(ra2_deg, dec2_deg))
+    return angular_error_deg(a, b)
 
 
 def supernova_radec(nu_direction: Any, time: Any, site: DetectorSite = DUNE_FAR_DETECTOR) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import InputError, check_fraction
-from edkeras.core.vmf import cone_angle_deg, cos_cdf
+from edkeras.core.vmf import cone_angle_deg, cos_cdf, kappa_from_sigma
 from edkeras.reco.energy_bins import LIKELIHOOD_EDGES, bin_label
 from edkeras.reco.metrics import bootstrap_ci, flip_fraction
 
@@ -38,9 +38,6 @@ __all__ = [
 SIGMA_MODELS = ("rayleigh", "half_normal")
 """How a Gaussian σ is read: θ Rayleigh with σ² = E[θ²] (2-D Gaussian on the sphere, the
 default), or θ half-normal with scale σ."""
-
-_KAPPA_MIN, _KAPPA_MAX = 1e-3, 1e6
-
 
 # ------------------------------------------------------------------ predicted cones
 
@@ -77,21 +74,6 @@ def sigma_cone_deg(
     else:
         raise InputError(f"sigma_cone_deg: model must be one of {SIGMA_MODELS}; received {model!r}")
     return np.minimum(cone, 180.0)
-
-
-def kappa_from_sigma(sigma: Any, *, unit: str = "rad") -> np.ndarray:
-    """Equivalent vMF concentration of a Rayleigh σ (σ² = E[θ²]): κ = 2/σ² (σ in radians).
-
-    For large κ, E[θ²] ≈ 2(1 − E[cos θ]) ≈ 2/κ, which this inverts.
-    """
-    s = np.asarray(sigma, dtype=np.float64)
-    if unit == "deg":
-        s = np.radians(s)
-    elif unit != "rad":
-        raise InputError(f"kappa_from_sigma: unit must be 'rad' or 'deg'; received {unit!r}")
-    if np.any(~np.isfinite(s)) or np.any(s <= 0):
-        raise InputError("kappa_from_sigma: sigma must be finite and > 0")
-    return np.clip(2.0 / (s * s), _KAPPA_MIN, _KAPPA_MAX)
 
 
 def predicted_cone_deg(

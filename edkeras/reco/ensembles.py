@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import InputError
+from edkeras.core.vmf import _KAPPA_MAX, _KAPPA_MIN
 
 __all__ = [
     "KAPPA_MODES",
@@ -41,7 +42,7 @@ KAPPA_MODES = ("auto", "none", "spread", "members", "combined")
 ``members`` (mean of the members' κ); ``combined`` (1/κ = mean 1/κ_i + 1/κ_spread);
 ``auto`` = ``combined`` for vMF members, ``spread`` otherwise."""
 
-_KAPPA_MIN, _KAPPA_MAX = 1e-3, 1e6
+
 _RBAR_MAX = 1.0 - 1e-7
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from edkeras.core.errors import ARCHIVE_ERRORS, InputError
 from edkeras.core.files import atomic_path
+from edkeras.core.vmf import kappa_from_sigma
 from edkeras.reco.metrics import angular_error_deg
 
 __all__ = ["Predictions", "PredictionsError", "load_predictions", "save_predictions"]
@@ -104,8 +105,7 @@ class Predictions:
             return self.kappa
         if self.sigma is None:
             return None
-        s = np.maximum(np.abs(self.sigma), 1e-6)
-        return np.clip(2.0 / (s * s), 0.0, 1e6)
+        return kappa_from_sigma(np.maximum(self.sigma, 1e-6))
 
     def __len__(self) -> int:
         return int(self.predictions.shape[0])

@@ -15,8 +15,8 @@ from scipy.optimize import isotonic_regression
 
 from edkeras.core.errors import InputError
 from edkeras.core.schema import record_from_dict
-from edkeras.core.vmf import cos_logpdf, kappa_from_mean_cos, mean_cos
-from edkeras.reco.calibration import _KAPPA_MAX, _KAPPA_MIN, _errors
+from edkeras.core.vmf import _KAPPA_MAX, _KAPPA_MIN, cos_logpdf, kappa_from_mean_cos, mean_cos
+from edkeras.reco.calibration import _errors
 
 __all__ = ['KappaCalibration', 'fit_kappa_calibration', 'fit_kappa_isotonic', 'fit_kappa_power']
 

@@ -26,7 +26,8 @@ from edkeras.pointing.skymap import burst_skymap
 from edkeras.pointing.tables import LikelihoodTable
 from edkeras.reco.evaluate import evaluate
 from edkeras.reco.predictions import load_predictions
-from edkeras.reco.pretrained import resolve_tables
+from edkeras.reco.pretrained import resolve_run_dir, resolve_tables
+from edkeras.reco.runs import model_identity
 from edkeras.reports.plots.skymap import alert_figure
 
 __all__ = ["EXPECTED_ES_SHARE", "write_alert"]
@@ -106,6 +107,9 @@ def write_alert(
     if (roots and len(roots) != len(inputs)) or (not roots and len(inputs) != 1):
         raise InputError("INPUT: give TP dumps (.root) or one event file, not a mix")
     table = load_table(resolve_tables(tables))
+    model_file = resolve_run_dir(model) / "model.keras"
+    if model_file.is_file():  # refused before any event is reconstructed (a missing model is evaluate's to report)
+        table.check_model(model_identity(model_file), where=f"--tables {tables}")
     stages = _Stages(4 + bool(roots), progress)
     with closing(stages), atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
@@ -122,7 +126,6 @@ def write_alert(
             raise InputError(f"{events}: event index {int(np.flatnonzero(bad)[0])} has no finite reconstructed energy "
                              f"({int(bad.sum())} such events); a burst needs every event's energy")
         stages.done("reconstruct", f"reconstructed {len(pred)} events")
-        table.check_model(pred.model, where=f"--tables {tables}")
         lo, hi = float(table.energy_edges[0]), float(table.energy_edges[-1])
         if not ((pred.energies >= lo) & (pred.energies < hi)).any():
             raise InputError(f"{tables}: no event of the burst lies in the tables' energy range [{lo:g}, {hi:g}) MeV")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,8 @@ def member_config(config: RunConfig, method: str, member: int, n_members: int, s
         raise InputError(f"ensemble method must be one of {', '.join(ENSEMBLE_METHODS)}; received {method!r}")
     if method == "seeds":
         return config
-    data = from_dict(DataConfig, {**to_dict(config.data), "train_subset": method, "train_member": int(member),
-                                  "train_members": int(n_members), "train_subset_seed": int(seed)})
-    return from_dict(RunConfig, {**to_dict(config), "data": to_dict(data)})
+    return replace(config, data=replace(config.data, train_subset=method, train_member=int(member),
+                                        train_members=int(n_members), train_subset_seed=int(seed)))
 
 
 def describe_members(method: str, n_members: int) -> str:

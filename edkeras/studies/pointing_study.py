@@ -28,7 +28,7 @@ from edkeras.pointing import (
     region_thresholds,
     save_table,
 )
-from edkeras.pointing.sky import nu_direction_from_radec
+from edkeras.pointing.sky import nu_direction_from_radec, radec_separation_deg
 from edkeras.reports.alert import write_alert
 from edkeras.reports.markdown import markdown_table
 from edkeras.studies import analysis as pa
@@ -335,9 +335,7 @@ def star_alert(
                          classifier=classifier or None, es_fraction=share, force=True, progress=False,
                          mark=(ra, dec), label=star)
     p = record["position"]
-    r = np.radians
-    sep = float(np.degrees(np.arccos(np.clip(np.sin(r(p["dec_deg"])) * np.sin(r(dec)) + np.cos(r(p["dec_deg"]))
-                                             * np.cos(r(dec)) * np.cos(r(p["ra_deg"] - ra)), -1.0, 1.0))))
+    sep = float(radec_separation_deg(p["ra_deg"], p["dec_deg"], ra, dec)[0])
     temp = record["likelihood_temperature"]
     text = (f"{star} (RA {ra:.2f}°, Dec {dec:+.2f}°) at {record['time_utc']} UTC: {record['events']['n']} events "
             f"({size['es']} ES + {size['cc']} CC expected; {record['events']['classification']}). The alert puts the "
