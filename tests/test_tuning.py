@@ -19,6 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import keras_tuner
 import numpy as np
 import pytest
 from conftest import random_batch
@@ -395,6 +396,34 @@ def test_hyperband_search_caps_trials(run_config: RunConfig, tmp_path: Path) -> 
     assert all(r["objective"] == "val_angular_error_deg" and 0 <= r["value"] <= 180 for r in res.trials)
     raw = [json.loads(p.read_text()) for p in sorted(res.project_dir.glob("trial_*/trial.json"))]
     assert {t["hyperparameters"]["values"]["tuner/epochs"] for t in raw} <= {1, 2}
+
+
+def test_hyperband_smallest_rung_is_min_epochs_per_trial() -> None:
+    # keras-tuner plans 9 epochs / factor 3 as rungs of 1, 3, 9 epochs; with a smallest rung of 3
+    # the first bracket trains 5 trials for 3 epochs and continues the best 2 (rounded up) to 9
+    from keras_tuner.src.tuners.hyperband import HyperbandOracle
+
+    from edkeras.reco.tuning import _set_smallest_rung
+
+    oracle = HyperbandOracle(keras_tuner.Objective("val_theta68", "min"), max_epochs=9, factor=3)
+    assert oracle._get_epochs(oracle._current_bracket, 0) == 1
+    _set_smallest_rung(oracle, 3)
+    first = oracle._brackets[0]["bracket_num"]
+    assert [oracle._get_epochs(first, r) for r in range(first + 1)] == [3, 9]
+    assert [oracle._get_size(first, r) for r in range(first + 1)] == [5, 2]
+    with pytest.raises(ConfigError, match="min_epochs_per_trial.*only a 'hyperband'"):
+        TuningConfig(algorithm="random", min_epochs_per_trial=3)
+    with pytest.raises(ConfigError, match="min_epochs_per_trial: must be <= epochs_per_trial"):
+        TuningConfig(algorithm="hyperband", epochs_per_trial=4, min_epochs_per_trial=5)
+
+
+@pytest.mark.slow
+def test_hyperband_search_starts_at_the_smallest_rung(run_config: RunConfig, tmp_path: Path) -> None:
+    tuning = TuningConfig(algorithm="hyperband", n_trials=2, epochs_per_trial=9, min_epochs_per_trial=3,
+                          search_space=SPACE)
+    res = search(run_config, tuning, tmp_path / "hb3")
+    raw = [json.loads(p.read_text()) for p in sorted(res.project_dir.glob("trial_*/trial.json"))]
+    assert len(raw) == 2 and {t["hyperparameters"]["values"]["tuner/epochs"] for t in raw} == {3}
 
 
 @pytest.mark.slow

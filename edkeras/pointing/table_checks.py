@@ -85,7 +85,8 @@ def compare_methods(
         **options: :func:`~edkeras.pointing.fitting.fit_table` options shared by all methods.
 
     Returns:
-        ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...)}}``.
+        ``{method: {"mean_log_likelihood", "n", "pit": pit_check(...), "by_energy": {"lo-hi":
+        {"mean_log_likelihood", "n"}}}}`` (``by_energy``: per bin of the table's reconstructed energy, MeV).
 
     The tables compared describe the predictions as they are (sense ``"predicted"``), so
     that every held-out event is scored by one row, whatever its flip probability.
@@ -110,9 +111,21 @@ def compare_methods(
         if table.response is not None:
             cos = (_event_cosines if table.components else reference_cosines)(heldout, reference, table.response)
         kk = None if kap is None else kap[use]
+        c, ee = cos[use], e[use]
+        by_energy = {}
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            b = (ee >= lo) & (ee < hi)
+            if b.any():
+                by_energy[f"{lo:g}-{hi:g}"] = {
+                    "mean_log_likelihood": mean_log_likelihood(
+                        table, c[b], ee[b], None if kk is None else kk[b], None if inter is None else inter[b]
+                    ),
+                    "n": int(b.sum()),
+                }
         out[m] = {
-            "mean_log_likelihood": mean_log_likelihood(table, cos[use], e[use], kk, inter),
+            "mean_log_likelihood": mean_log_likelihood(table, c, ee, kk, inter),
             "n": int(use.sum()),
-            "pit": pit_check(pit_values(table, cos[use], e[use], kk)),
+            "pit": pit_check(pit_values(table, c, ee, kk)),
+            "by_energy": by_energy,
         }
     return out

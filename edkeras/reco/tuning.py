@@ -401,6 +401,7 @@ def search(
             ) from None
         if tuning.algorithm == "hyperband":
             tuner.oracle.max_trials = tuning.n_trials  # Hyperband's own budget is epochs; cap the trials too
+            _set_smallest_rung(tuner.oracle, tuning.min_epochs_per_trial)
         project_dir = Path(tuner.project_dir)
         before = {k: len(v) for k, v in _read_logs(project_dir).items()}
         if progress and role != "chief":
@@ -443,6 +444,23 @@ def _best_overrides(result: SearchResult, tuning: TuningConfig) -> list[str]:
             f"training.epochs={int(best['best_epoch'] or 0) + 1}",
         ]
     return out
+
+
+def _set_smallest_rung(oracle: Any, min_epochs: int) -> None:
+    """Let a fresh Hyperband oracle start its brackets at ``min_epochs`` instead of 1.
+
+    keras-tuner fixes ``min_epochs = 1`` in ``HyperbandOracle.__init__`` and plans its
+    brackets from it; a resumed search keeps the plan it saved (its state holds
+    ``min_epochs``), so only an oracle with no trial yet is re-planned.
+    """
+    if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):  # a worker's client: the chief plans
+        return
+    if oracle.trials or oracle.min_epochs == min_epochs:
+        return
+    oracle.min_epochs = min_epochs
+    oracle._current_bracket = oracle._get_num_brackets() - 1
+    oracle._brackets = []
+    oracle._start_new_bracket()
 
 
 def tune(

@@ -52,6 +52,7 @@ __all__ = [
     "describe_config",
     "describe_members",
     "energy_balanced_alpha",
+    "energy_bin_configs",
     "event_displays",
     "member_config",
     "predict_split",
@@ -329,6 +330,34 @@ def summarise_run(result: Any) -> dict[str, Any]:
     return out
 
 
+def energy_bin_configs(config: RunConfig, edges: Sequence[float]) -> list[RunConfig]:
+    """The proposal's alternative to an energy input: one model per bin of reconstructed energy.
+
+    Returns ``config`` restricted to [−∞, e₁), [e₁, e₂), …, [e_k, ∞) MeV of reconstructed energy
+    (``data.energy_min`` / ``energy_max``), each named ``<name>_e<lo>-<hi>``. The split is drawn
+    before the filter, so together their test events are ``config``'s test events with a finite
+    reconstructed energy, and together they train on its training events once.
+
+    Raises:
+        InputError: edges not increasing, or a capped event count (``data.n_events``), which
+            would cap each bin rather than the whole set.
+    """
+    e = [float(x) for x in edges]
+    if not e or any(b <= a for a, b in zip(e, e[1:])):
+        raise InputError(f"energy_bin_configs: edges must be a non-empty increasing list (MeV); received {list(edges)!r}")
+    if config.data.n_events is not None:
+        raise InputError(
+            f"energy_bin_configs: {config.name} caps data.n_events at {config.data.n_events}, which would cap each energy "
+            "bin instead of the whole set; use the whole file (n_events None) or a file of the size wanted"
+        )
+    bounds = [None, *e, None]
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        name = f"{config.name}_e{'0' if lo is None else f'{lo:g}'}-{'inf' if hi is None else f'{hi:g}'}"
+        out.append(replace(config, name=name, data=replace(config.data, energy_min=lo, energy_max=hi)))
+    return out
+
+
 # ============================================================================ test events
 def data_key(config: RunConfig | DataConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The data settings that decide the test events (files, event cap, split); equal keys, same events.
@@ -464,9 +493,13 @@ SMOKE_SEARCH_SPACE: dict[str, dict[str, Any]] = {
 
 
 def tuning_settings(
-    scale: str, smoke: bool, algorithm: str = "random", n_trials: int = 6, epochs_per_trial: int = 2
+    scale: str, smoke: bool, algorithm: str = "hyperband", n_trials: int = 8, epochs_per_trial: int = 15,
+    min_epochs_per_trial: int = 5,
 ) -> Any:
     """The v17 search: :data:`CPU_SEARCH_SPACE` (cpu), the proposal's preset (full) or two tiny trials (smoke).
+
+    ``min_epochs_per_trial`` is Hyperband's smallest rung (ignored by the other algorithms, which
+    train every trial for ``epochs_per_trial``).
 
     Returns:
         An :class:`edkeras.reco.search_space.TuningConfig`.
@@ -476,10 +509,13 @@ def tuning_settings(
         raise InputError(f"tuning_settings: scale must be one of {', '.join(SCALES)}; received {scale!r}")
     if smoke:
         return TuningConfig(algorithm="random", n_trials=2, epochs_per_trial=1, search_space=dict(SMOKE_SEARCH_SPACE))
+    rung = min_epochs_per_trial if algorithm == "hyperband" else 1
     if scale == "full":
-        return TuningConfig(algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial, preset="proposal_v17")
+        return TuningConfig(algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial,
+                            min_epochs_per_trial=rung, preset="proposal_v17")
     return TuningConfig(
-        algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial, search_space=dict(CPU_SEARCH_SPACE)
+        algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial, min_epochs_per_trial=rung,
+        search_space=dict(CPU_SEARCH_SPACE),
     )
 
 
