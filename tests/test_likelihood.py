@@ -199,6 +199,12 @@ def test_compare_methods_scores_every_method():
     assert set(out) == {"histogram", "vmf", "mixture"}
     # the data are a mixture: the mixture beats a single vMF on held-out events
     assert out["mixture"]["mean_log_likelihood"] > out["vmf"]["mean_log_likelihood"]
+    # per energy bin: the bins hold every scored event once, and their event-weighted mean is the overall one
+    for m, score in out.items():
+        bins = score["by_energy"]
+        assert sum(b["n"] for b in bins.values()) == score["n"] and len(bins) >= 3
+        mean = sum(b["n"] * b["mean_log_likelihood"] for b in bins.values()) / score["n"]
+        assert mean == pytest.approx(score["mean_log_likelihood"], rel=1e-9), m
 
 
 def test_save_load_round_trip_with_earlier_keys(tmp_path):

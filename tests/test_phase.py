@@ -290,6 +290,41 @@ def test_tuning_settings():
         phase.tuning_settings("tiny", False)
 
 
+def test_tuning_settings_start_hyperband_where_networks_learn():
+    # 8,400 training events: 5 epochs pass 42,000 events, the longest rung is 3 × 5, one bracket is 6 + 2 trials
+    hb = phase.tuning_settings("cpu", False, n_train=8400)
+    assert (hb.algorithm, hb.min_epochs_per_trial, hb.epochs_per_trial, hb.n_trials) == ("hyperband", 5, 15, 8)
+    assert 5 * 8400 >= phase.LEARNING_PASSES > 4 * 8400
+    small = phase.tuning_settings("cpu", False, n_train=4200)
+    assert (small.min_epochs_per_trial, small.epochs_per_trial, small.n_trials) == (10, 30, 11)  # 8 × 10, then 3 × 30
+    given = phase.tuning_settings("cpu", False, "hyperband", 4, 9, 3)
+    assert (given.n_trials, given.epochs_per_trial, given.min_epochs_per_trial) == (4, 9, 3)
+    rnd = phase.tuning_settings("cpu", False, "random", 6, 0, n_train=8400)
+    assert (rnd.epochs_per_trial, rnd.min_epochs_per_trial) == (5, 1)  # every trial trains to the threshold
+    with pytest.raises(InputError, match="algorithm 'random' has none"):
+        phase.tuning_settings("cpu", False, "random", 6, 2, 3)
+    with pytest.raises(InputError, match="pass n_train"):
+        phase.tuning_settings("cpu", False)
+    with pytest.raises(InputError, match="needs n_trials"):
+        phase.tuning_settings("cpu", False, "bayesian", 0, 4)
+
+
+def test_energy_bin_configs_split_the_energy_range_of_one_run():
+    cfg = phase.phase_config("v22", "synthetic", 6000, 4, 0, False)
+    bins = phase.energy_bin_configs(cfg, [10, 20.5])
+    assert [b.name for b in bins] == ["v22_e0-10", "v22_e10-20.5", "v22_e20.5-inf"]
+    assert [(b.data.energy_min, b.data.energy_max) for b in bins] == [(None, 10.0), (10.0, 20.5), (20.5, None)]
+    assert all(b.data.split_seed == cfg.data.split_seed and b.model == cfg.model and b.training == cfg.training for b in bins)
+    for bad in ([], [20, 10], [10, float("nan")]):
+        with pytest.raises(InputError, match="increasing list of finite"):
+            phase.energy_bin_configs(cfg, bad)
+    with pytest.raises(InputError, match="already keeps only"):
+        phase.energy_bin_configs(bins[1], [15])
+    capped = phase.phase_config("v22", ["a.h5"], 6000, 4, 0, False)
+    with pytest.raises(InputError, match="caps data.n_events at 6000"):
+        phase.energy_bin_configs(capped, [10])
+
+
 def _trial(tid, value, lr, status="COMPLETED"):
     return {"trial_id": tid, "status": status, "objective": "val_theta68", "value": value,
             "hyperparameters": {"training.learning_rate": lr, "model.options.filters": 16}}

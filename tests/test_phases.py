@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -80,6 +81,32 @@ def test_rows_report_what_was_measured() -> None:
     assert row["verdict"].endswith("uncertainty met") and "1.35" in row["answer"]
 
 
+def test_a_small_difference_between_single_seed_runs_is_not_credited() -> None:
+    twin = _run(55.0, (54.8, 55.2), run="augmentation_none")
+    row = phases.build_row(ENTRY["augmentation"], {"augmentation": _done(_run(53.0, (52.8, 53.2), references=REFS, twin=twin))})
+    assert row["verdict"] == f"helps (-2.0°; one seed, inside the {phases.SEED_SPREAD_DEG}° seed spread)"
+
+
+def test_reference_anatomy_reads_es_and_cc_by_their_codes(tmp_path: Path) -> None:
+    from edkeras.events.eventfile import INTERACTION_CODES
+    from edkeras.reco.predictions import save_predictions
+
+    run = tmp_path / "v15_baseline"
+    run.mkdir()
+    truth = np.tile([0.0, 0.0, 1.0], (8, 1))
+    inter = np.array([INTERACTION_CODES["es"]] * 4 + [INTERACTION_CODES["cc"]] * 4)
+    backwards = np.array([0.0, 0.0, -1.0])
+    # the classical fit gets the sense of every CC event wrong, the network none
+    classical = np.where((inter == INTERACTION_CODES["cc"])[:, None], backwards, truth)
+    save_predictions(run / "classical_predictions_test.npz", predictions=classical, true_directions=truth, interaction=inter)
+    save_predictions(run / "predictions_test.npz", predictions=truth, true_directions=truth, interaction=inter)
+    rows = {(r["reconstruction"], r["events"]): r for r in phases.reference_anatomy(tmp_path)}
+    assert rows[("classical", "CC")]["sense_wrong"] == 1.0 and rows[("classical", "ES")]["sense_wrong"] == 0.0
+    assert rows[("classical", "all")]["n"] == 8 and rows[("baseline_v15", "CC")]["sense_wrong"] == 0.0
+    assert "100 % of CC" in phases._anatomy_text(list(rows.values()))
+    assert phases.reference_anatomy(tmp_path / "nothing") is None
+
+
 def test_a_row_from_another_entry_and_missing_rows() -> None:
     sep = {"separate_models": {"theta68": 58.0, "theta68_ci": [57.0, 59.0], "runs": ["a", "b", "c"], "test_n": 1790,
                                "single_model_theta68": 55.0, "single_model_theta68_ci": [54.0, 56.0], "verdict": "worse"}}
@@ -112,9 +139,12 @@ def test_done_entries_are_not_rerun_and_another_budget_is_refused(tmp_path: Path
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     ran: list[str] = []
 
+    clock = iter(range(10, 100))
+
     def fake_run(entry: Any, params: Any, runs_dir: Path) -> dict[str, Any]:
         ran.append(entry.name)
         return {"status": "done", "params": json.loads(json.dumps(params)), "seconds": 1.0,
+                "finished": f"2026-12-07T10:00:{next(clock):02d}",
                 "summary": _run(60.0, (59.0, 61.0), references=REFS)}
 
     monkeypatch.setattr(phases, "run_entry", fake_run)
@@ -127,6 +157,16 @@ def test_done_entries_are_not_rerun_and_another_budget_is_refused(tmp_path: Path
     assert ran[-1] == "v18_residual" and len(ran) == 3
     md = (tmp_path / "phases.md").read_text()
     assert "| 2a |" in md and "worse than v15" in md and "not measured" in md
+    # a rerun of the v15 reference makes every row that reads it stale: rerun, the others kept
+    assert phases.main([*args, "--only", "v15_baseline", "v18_residual"]) == 0
+    assert ran[3:] == ["v15_baseline", "v18_residual"]
+    doc = json.loads((tmp_path / "runs" / "phases.json").read_text())
+    assert doc["entries"]["v20_multiscale"]["finished"] < doc["entries"]["v15_baseline"]["finished"]
+    assert not phases._is_done(ENTRY["v20_multiscale"], doc["entries"], doc["entries"]["v20_multiscale"]["params"])
+    assert phases.main([*args, "--render"]) == 0 and len(ran) == 5  # render runs nothing
+    # a summary the row cannot read (a notebook and its reader drifted apart) fails the run
+    assert phases.main([*args, "--only", "00_dataset"]) == 1
+    assert "rows of 00_dataset cannot be read" in capsys.readouterr().err
     assert phases.main([*args, "--epochs", "3"]) == 2  # the JSON holds another budget
     assert "another budget" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,7 +114,7 @@ def compare_methods(
         kk = None if kap is None else kap[use]
         c, ee = cos[use], e[use]
         by_energy = {}
-        for lo, hi in zip(edges[:-1], edges[1:]):
+        for lo, hi in itertools.pairwise(edges):
             b = (ee >= lo) & (ee < hi)
             if b.any():
                 by_energy[f"{lo:g}-{hi:g}"] = {

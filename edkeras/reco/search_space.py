@@ -229,11 +229,13 @@ class TuningConfig:
             stops after ``n_trials`` trials) or ``random``.
         n_trials: trials in the whole search (a resumed search continues up to this number).
         epochs_per_trial: training epochs of each trial.
-        min_epochs_per_trial: ``hyperband`` only: the epochs of its smallest rung. keras-tuner
+        min_epochs_per_trial: ``hyperband`` only: the least epochs of its first rung. keras-tuner
             starts brackets at one epoch; a trial that short ranks noise when networks need
             several epochs to learn at all, so brackets whose first rung would train fewer
-            epochs than this are not run (15 / 5 with factor 3: six trials of 5 epochs, the
-            best two continued to 15). 1: keras-tuner's own plan.
+            epochs than this are not run (the first rung is then ``ceil(epochs_per_trial /
+            3^k)`` ≥ this: 15 / 5 gives six trials of 5 epochs and the best two continued to
+            15, 20 / 5 a first rung of 7; :func:`edkeras.reco.tuning.hyperband_plan`). 1:
+            keras-tuner's own plan.
         objective: ``val_theta68`` (68 % containment angle on the validation split,
             computed from the validation predictions at every epoch end) or
             ``val_angular_error_deg`` (mean angle); both minimised. The test split is never used.

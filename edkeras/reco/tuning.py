@@ -255,6 +255,8 @@ def project_name(config: RunConfig, tuning: TuningConfig, space: dict[str, Param
         "executions_per_trial": tuning.executions_per_trial,
         "run": _hashed_run_config(config),
     }
+    if tuning.min_epochs_per_trial != 1:  # another plan is another search (1 keeps the hashes of older searches)
+        payload["min_epochs_per_trial"] = tuning.min_epochs_per_trial
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     return f"{tuning.algorithm}-{digest[:12]}"
 
@@ -444,6 +446,24 @@ def _best_overrides(result: SearchResult, tuning: TuningConfig) -> list[str]:
             f"training.epochs={int(best['best_epoch'] or 0) + 1}",
         ]
     return out
+
+
+def hyperband_plan(max_epochs: int, min_epochs: int = 1, factor: int = 3) -> list[tuple[int, int]]:
+    """The first bracket of the Hyperband search keras-tuner runs: ``[(trials, epochs), …]`` per rung.
+
+    Computed by keras-tuner's own oracle, re-planned from ``min_epochs`` as :func:`search` does.
+    Every entry counts against ``n_trials`` (a continued trial is a new trial), so
+    ``sum(trials)`` is the cap that runs exactly one bracket of successive halving.
+
+    Example:
+        >>> hyperband_plan(15, 5)
+        [(6, 5), (2, 15)]
+    """
+    oracle = keras_tuner.oracles.HyperbandOracle(keras_tuner.Objective("val_theta68", "min"), max_epochs=max_epochs,
+                                                 factor=factor)
+    _set_smallest_rung(oracle, min_epochs)
+    b = oracle._brackets[0]["bracket_num"]
+    return [(oracle._get_size(b, r), oracle._get_epochs(b, r)) for r in range(b + 1)]
 
 
 def _set_smallest_rung(oracle: Any, min_epochs: int) -> None:

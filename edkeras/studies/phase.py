@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from edkeras.reco.run_data import prepare_data
 from edkeras.reco.runs import is_finished, read_json
 from edkeras.reco.search_space import TuningConfig
 from edkeras.reco.training import RunResult, train
+from edkeras.reco.tuning import hyperband_plan
 from edkeras.reports.plots.events import draw_event
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "ENSEMBLE_METHODS",
     "FOCAL_ENERGY_EDGES",
     "ISOTROPIC_THETA68",
+    "LEARNING_PASSES",
     "SCALES",
     "SMOKE_EPOCHS",
     "SMOKE_EVENTS",
@@ -59,8 +62,14 @@ __all__ = [
     "read_split",
     "summarise_run",
     "train_or_load",
+    "training_events",
     "tuning_settings",
 ]
+
+LEARNING_PASSES = 42_000
+"""Training-sample passes at which every entry of the learning curve had learnt (``compact``, ES
+θ68 61–64° at 42,000 passes; benchmarks/README.md, "What a training budget buys"): v17's
+smallest Hyperband rung and the phases benchmark's budget stay above it."""
 
 ISOTROPIC_THETA68 = math.degrees(math.acos(1.0 - 2.0 * 0.68))
 """θ68 of directions guessed at random (isotropic): 111.1°. A network must beat it to know anything."""
@@ -339,12 +348,18 @@ def energy_bin_configs(config: RunConfig, edges: Sequence[float]) -> list[RunCon
     reconstructed energy, and together they train on its training events once.
 
     Raises:
-        InputError: edges not increasing, or a capped event count (``data.n_events``), which
-            would cap each bin rather than the whole set.
+        InputError: edges not finite and increasing, a config already filtered in energy, or a
+            capped event count (``data.n_events``), which would cap each bin rather than the whole set.
     """
     e = [float(x) for x in edges]
-    if not e or any(b <= a for a, b in zip(e, e[1:])):
-        raise InputError(f"energy_bin_configs: edges must be a non-empty increasing list (MeV); received {list(edges)!r}")
+    if not e or not all(math.isfinite(x) for x in e) or any(b <= a for a, b in itertools.pairwise(e)):
+        raise InputError(f"energy_bin_configs: edges must be a non-empty increasing list of finite energies (MeV); "
+                         f"received {list(edges)!r}")
+    if config.data.energy_min is not None or config.data.energy_max is not None:
+        raise InputError(
+            f"energy_bin_configs: {config.name} already keeps only [{config.data.energy_min}, {config.data.energy_max}) MeV; "
+            "the bins split the whole energy range"
+        )
     if config.data.n_events is not None:
         raise InputError(
             f"energy_bin_configs: {config.name} caps data.n_events at {config.data.n_events}, which would cap each energy "
@@ -352,7 +367,7 @@ def energy_bin_configs(config: RunConfig, edges: Sequence[float]) -> list[RunCon
         )
     bounds = [None, *e, None]
     out = []
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         name = f"{config.name}_e{'0' if lo is None else f'{lo:g}'}-{'inf' if hi is None else f'{hi:g}'}"
         out.append(replace(config, name=name, data=replace(config.data, energy_min=lo, energy_max=hi)))
     return out
@@ -492,31 +507,55 @@ SMOKE_SEARCH_SPACE: dict[str, dict[str, Any]] = {
 }
 
 
+def training_events(config: RunConfig) -> int:
+    """How many events ``config`` trains on (its training split after filters and cap; simulates the default data on first use)."""
+    return prepare_data(config.data).counts()["train"]
+
+
 def tuning_settings(
-    scale: str, smoke: bool, algorithm: str = "hyperband", n_trials: int = 8, epochs_per_trial: int = 15,
-    min_epochs_per_trial: int = 5,
+    scale: str, smoke: bool, algorithm: str = "hyperband", n_trials: int = 0, epochs_per_trial: int = 0,
+    min_epochs_per_trial: int = 0, n_train: int | None = None,
 ) -> Any:
     """The v17 search: :data:`CPU_SEARCH_SPACE` (cpu), the proposal's preset (full) or two tiny trials (smoke).
 
-    ``min_epochs_per_trial`` is Hyperband's smallest rung (ignored by the other algorithms, which
-    train every trial for ``epochs_per_trial``).
+    Zeros are filled from where networks learn (:data:`LEARNING_PASSES`, which needs ``n_train``,
+    the training events): ``min_epochs_per_trial`` (Hyperband's smallest rung; with another
+    algorithm it must stay 0) = enough epochs for that many passes; ``epochs_per_trial`` = 3 ×
+    that rung (Hyperband: the longest rung; random/bayesian: every trial trains to the
+    learning threshold); ``n_trials`` (Hyperband) = one bracket of successive halving, its
+    first-rung trials and their continuations (:func:`edkeras.reco.tuning.hyperband_plan`).
 
     Returns:
         An :class:`edkeras.reco.search_space.TuningConfig`.
+
+    Raises:
+        InputError: an unknown scale, a smallest rung with another algorithm, a zero that
+            needs ``n_train`` without it, or ``n_trials = 0`` with random or bayesian.
     """
 
     if scale not in SCALES:
         raise InputError(f"tuning_settings: scale must be one of {', '.join(SCALES)}; received {scale!r}")
     if smoke:
         return TuningConfig(algorithm="random", n_trials=2, epochs_per_trial=1, search_space=dict(SMOKE_SEARCH_SPACE))
-    rung = min_epochs_per_trial if algorithm == "hyperband" else 1
+    hyperband = algorithm == "hyperband"
+    if min_epochs_per_trial and not hyperband:
+        raise InputError(f"tuning_settings: min_epochs_per_trial ({min_epochs_per_trial}) is Hyperband's smallest rung; "
+                         f"algorithm {algorithm!r} has none (leave it 0)")
+    rung = min_epochs_per_trial
+    if (hyperband and not rung) or not epochs_per_trial:
+        if not n_train:
+            raise InputError("tuning_settings: a rung or epochs_per_trial of 0 is set from the training events; pass n_train")
+        rung = rung or max(1, math.ceil(LEARNING_PASSES / n_train))
+    longest = epochs_per_trial or (3 * rung if hyperband else rung)
+    if not n_trials:
+        if not hyperband:
+            raise InputError(f"tuning_settings: algorithm {algorithm!r} needs n_trials >= 1; received 0")
+        n_trials = sum(trials for trials, _ in hyperband_plan(longest, rung))
+    kwargs: dict[str, Any] = {"algorithm": algorithm, "n_trials": n_trials, "epochs_per_trial": longest,
+                              "min_epochs_per_trial": rung if hyperband else 1}
     if scale == "full":
-        return TuningConfig(algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial,
-                            min_epochs_per_trial=rung, preset="proposal_v17")
-    return TuningConfig(
-        algorithm=algorithm, n_trials=n_trials, epochs_per_trial=epochs_per_trial, min_epochs_per_trial=rung,
-        search_space=dict(CPU_SEARCH_SPACE),
-    )
+        return TuningConfig(**kwargs, preset="proposal_v17")
+    return TuningConfig(**kwargs, search_space=dict(CPU_SEARCH_SPACE))
 
 
 def predict_split(result: Any, split: str = "test", outputs: str | None = None) -> dict[str, np.ndarray]:
