@@ -14,7 +14,7 @@ from edkeras.core.files import write_json
 from edkeras.core.schema import ConfigError, to_dict
 from edkeras.reports import markdown
 from edkeras.reports.plots import phases as phase_plots
-from edkeras.studies import phase, verdicts
+from edkeras.studies import phase, search, verdicts
 
 
 # ----------------------------------------------------------------------------- configs
@@ -279,34 +279,34 @@ def test_describe_config_states_size_and_reduced_width():
 
 # ----------------------------------------------------------------------------- phase-specific helpers
 def test_tuning_settings():
-    smoke = phase.tuning_settings("cpu", True)
+    smoke = search.tuning_settings("cpu", True)
     assert smoke.n_trials == 2 and smoke.epochs_per_trial == 1 and "filters" not in smoke.search_space
-    cpu = phase.tuning_settings("cpu", False, "random", 6, 2)
+    cpu = search.tuning_settings("cpu", False, "random", 6, 2)
     assert (cpu.algorithm, cpu.n_trials, cpu.epochs_per_trial) == ("random", 6, 2)
     assert cpu.search_space["filters"] == {"values": [8, 16]}
-    full = phase.tuning_settings("full", False, "bayesian", 50, 20)
+    full = search.tuning_settings("full", False, "bayesian", 50, 20)
     assert full.preset == "proposal_v17" and full.search_space["filters"] == {"values": [32, 64]}
     with pytest.raises(InputError, match="scale"):
-        phase.tuning_settings("tiny", False)
+        search.tuning_settings("tiny", False)
 
 
 def test_tuning_settings_start_hyperband_where_networks_learn():
     # 8,400 training events: 5 epochs pass 42,000 events, the longest rung is 3 × 5, one bracket is 6 + 2 trials
-    hb = phase.tuning_settings("cpu", False, n_train=8400)
+    hb = search.tuning_settings("cpu", False, n_train=8400)
     assert (hb.algorithm, hb.min_epochs_per_trial, hb.epochs_per_trial, hb.n_trials) == ("hyperband", 5, 15, 8)
     assert 5 * 8400 >= phase.LEARNING_PASSES > 4 * 8400
-    small = phase.tuning_settings("cpu", False, n_train=4200)
+    small = search.tuning_settings("cpu", False, n_train=4200)
     assert (small.min_epochs_per_trial, small.epochs_per_trial, small.n_trials) == (10, 30, 11)  # 8 × 10, then 3 × 30
-    given = phase.tuning_settings("cpu", False, "hyperband", 4, 9, 3)
+    given = search.tuning_settings("cpu", False, "hyperband", 4, 9, 3)
     assert (given.n_trials, given.epochs_per_trial, given.min_epochs_per_trial) == (4, 9, 3)
-    rnd = phase.tuning_settings("cpu", False, "random", 6, 0, n_train=8400)
+    rnd = search.tuning_settings("cpu", False, "random", 6, 0, n_train=8400)
     assert (rnd.epochs_per_trial, rnd.min_epochs_per_trial) == (5, 1)  # every trial trains to the threshold
     with pytest.raises(InputError, match="algorithm 'random' has none"):
-        phase.tuning_settings("cpu", False, "random", 6, 2, 3)
+        search.tuning_settings("cpu", False, "random", 6, 2, 3)
     with pytest.raises(InputError, match="pass n_train"):
-        phase.tuning_settings("cpu", False)
+        search.tuning_settings("cpu", False)
     with pytest.raises(InputError, match="needs n_trials"):
-        phase.tuning_settings("cpu", False, "bayesian", 0, 4)
+        search.tuning_settings("cpu", False, "bayesian", 0, 4)
 
 
 def test_energy_bin_configs_split_the_energy_range_of_one_run():

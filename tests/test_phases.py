@@ -124,12 +124,14 @@ def test_a_row_from_another_entry_and_missing_rows() -> None:
 def test_readme_block_is_generated_and_the_rest_kept(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# top\n\nintro\n\n{phases.BEGIN}\nold text\n{phases.END}\n\n## after\nkept\n")
-    doc = {"budget": {"events": 12000, "epochs": 6, "sample_passes": 50400, "machine": "2 CPU cores"}, "json": "runs/x.json",
+    doc = {"budget": {"events": 12000, "epochs": 6, "sample_passes": 50400, "test_events": 1800, "machine": "2 CPU cores"},
+           "json": "runs/x.json",
            "entries": {"v18_residual": _done(_run(60.0, (59.0, 61.0), references=REFS))}}
     assert phases.update_readme(readme, phases.readme_block(doc))
     text = readme.read_text()
     assert text.startswith("# top\n\nintro\n\n") and text.endswith("\n\n## after\nkept\n") and "old text" not in text
     assert "**2a**" in text and "worse than v15" in text and text.count(phases.BEGIN) == 1
+    assert "θ68 60.0° [59.0, 61.0], median 42.0°" in text and "the same 1,800 test events for every row" in text
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
     assert not phases.update_readme(plain, phases.readme_block(doc)) and plain.read_text() == "no markers\n"
