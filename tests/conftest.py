@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -44,3 +47,14 @@ def random_batch(n: int = 8, shape: tuple[int, int] = (128, 32), seed: int = 0, 
 def small_event_file(tmp_path: Path) -> Path:
     """A complete 40-event file of random events (128 × 32)."""
     return write_events(tmp_path / "events.h5", random_batch(40), source={"generator": "tests"})
+
+
+def load_benchmark(name: str) -> Any:
+    """``benchmarks/<name>.py`` as a module (once per session; registered so that its dataclasses work)."""
+    key = f"edkeras_benchmarks_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[key] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[key]

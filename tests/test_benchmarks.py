@@ -8,32 +8,16 @@ for, measured on the same test events, with finite θ68.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str) -> Any:
-    key = f"edkeras_benchmarks_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[key] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-oracle = _load("oracle")
-quality = _load("quality")
+oracle = load_benchmark("oracle")
+quality = load_benchmark("quality")
 
 
 def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -222,7 +206,7 @@ def test_quality_smoke_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_learning_curve_smoke_run_same_test_events_and_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lc = _load("learning_curve")
+    lc = load_benchmark("learning_curve")
     args = ["--pool-events", "300", "--entries", "vmf:1", "axial:1::batch_size=32", "--data-dir", str(tmp_path / "d"),
             "--runs-dir", str(tmp_path / "runs"), "--bootstrap", "20", "--out", str(tmp_path / "lc.json"),
             "--markdown", str(tmp_path / "lc.md")]
@@ -246,7 +230,7 @@ def test_learning_curve_smoke_run_same_test_events_and_reuse(tmp_path: Path, cap
 
 @pytest.mark.slow
 def test_fault_injection_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    faults = _load("faults")
+    faults = load_benchmark("faults")
     assert faults.main(["--kills", "3", "--inputs", "8", "--work", str(tmp_path / "f")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["inputs"]["cases"] == 8 and out["kills"]["cases"] == 3

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_benchmark
 
 from edkeras.reports.notebooks import notebook_parameters, run_notebook
 
@@ -174,22 +175,10 @@ def test_notebook_smoke(name: str, workspace: Path) -> None:
             assert 0.0 <= cal["coverage_68"] <= 1.0 and cal["ratio"] > 0
 
     # benchmarks/phases.py reads this summary into its row(s): a key it reads must still be written
-    phases = _phases()
+    phases = load_benchmark("phases")
     records = {name: {"status": "done", "summary": summary}}
     for entry in phases.ENTRIES:
         if entry.notebook == name:
             row = phases.build_row(entry, {entry.source or entry.name: records[name]})
             assert "error" not in row, f"{name}: phases row {entry.name} cannot read the summary: {row['answer']}"
 
-
-def _phases() -> Any:
-    import importlib.util
-    import sys
-
-    key = "edkeras_benchmarks_phases"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[1] / "benchmarks" / "phases.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[key]

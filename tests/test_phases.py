@@ -8,29 +8,18 @@ must be refused. The slow test runs one notebook for real in smoke mode.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _load() -> Any:
-    key = "edkeras_benchmarks_phases"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, BENCH / "phases.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[key]
-
-
-phases = _load()
+phases = load_benchmark("phases")
 ENTRY = {e.name: e for e in phases.ENTRIES}
 
 
