@@ -147,6 +147,22 @@ def test_simulated_sample_at_fixed_directions_without_network(tmp_path):
     assert np.bincount(labels).tolist() == [12, 12]
 
 
+def test_simulated_sample_with_a_blip_classifier_keeps_its_window_only_probability(tmp_path):
+    """The shipped classifier joins the blips; the sample also carries its window-only probability, for comparison."""
+    from edkeras.reco.evaluate import classifier_es_probability
+
+    out = pa.simulated_sample("pretrained:compact_vmf", 64, seed=3, out_dir=tmp_path, classical=False,
+                              classifier="pretrained:es_cc")
+    assert list(out) == ["truth", "network", pa.WINDOW_ONLY]
+    net, window = out["network"], out[pa.WINDOW_ONLY]
+    np.testing.assert_array_equal(net.predictions, window.predictions)
+    events = next(tmp_path.glob("sample_*.h5"))
+    np.testing.assert_allclose(window.es_probability, classifier_es_probability("pretrained:es_cc", events, blips=False),
+                               rtol=1e-6)
+    np.testing.assert_allclose(net.es_probability, classifier_es_probability("pretrained:es_cc", events), rtol=1e-6)
+    assert not np.allclose(net.es_probability, window.es_probability, atol=1e-3)
+
+
 # ----------------------------------------------------------------------------- tables
 def test_markdown_table_formats_numbers_pairs_and_missing():
     text = markdown.markdown_table(

@@ -239,7 +239,7 @@ def test_determinism_and_workers(tmp_path, monkeypatch):
     s = simulate_to_file(tmp_path / "s.h5", 40, seed=7, config=cfg, workers=3)
     c = simulate_to_file(tmp_path / "c.h5", 40, seed=8, config=cfg)
     da, db, ds, dc = _datasets(a), _datasets(b), _datasets(s), _datasets(c)
-    assert set(da) == set(db) == set(ds) and len(da) == 13
+    assert set(da) == set(db) == set(ds) and len(da) == 15
     for other in (db, ds):
         for k in da:
             if k == "attrs":

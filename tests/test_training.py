@@ -226,6 +226,28 @@ def test_es_cc_classifier_run_and_evaluate_with_it(runs, capsys, tmp_path):
     (clf / "metrics.json").write_text(json.dumps(metrics))
     p25 = classifier_es_probability(clf, runs["file_a"], 32)
     np.testing.assert_allclose(p25 / (1 - p25), raw / (1 - raw) * 3, rtol=1e-6)
+    # with blips.json beside the classifier, the blips round each event join its probability
+    from edkeras.events.eventfile import open_events
+    from edkeras.reco.blip_combination import FEATURES, FORMAT, save_combination
+
+    with open_events(runs["file_a"]) as ev:
+        b = ev.read()
+    b.blips = (np.arange(len(b)) % 6).astype(np.float32)
+    b.blip_energy = 1.5 * b.blips
+    with_blips = write_events(tmp_path / "blips.h5", b, source={"generator": "tests"})
+    save_combination({"format": FORMAT, "features": list(FEATURES), "weights": [0.0, 1.0, -2.0, 0.5]},
+                     clf / "blips.json")
+    pb = classifier_es_probability(clf, with_blips, 32)
+    expect = np.log(p25 / (1 - p25)) - 2.0 * np.minimum(b.blips, 4) + 0.5 * np.log1p(b.blip_energy)
+    np.testing.assert_allclose(np.log(pb / (1 - pb)), expect, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(classifier_es_probability(clf, with_blips, 32, blips=False), p25, rtol=1e-6)
+    capsys.readouterr()
+    np.testing.assert_allclose(classifier_es_probability(clf, runs["file_a"], 32), p25, rtol=1e-6)
+    assert f"{len(b)} of {len(b)} events have no blip fields" in capsys.readouterr().err
+    (clf / "blips.json").write_text("{damaged")
+    with pytest.raises(InputError, match="blips.json: cannot be read as a blip combination"):
+        classifier_es_probability(clf, with_blips, 32)
+    (clf / "blips.json").unlink()
     # direction from one run, ES/CC from the other, in one predictions file
     out = tmp_path / "with_es.npz"
     res = evaluate(runs["a"], runs["file_a"], out=out, batch_size=32, classifier=clf)

@@ -36,6 +36,7 @@ __all__ = [
     "FORMAT",
     "HDF5_LOCK",
     "INTERACTION_CODES",
+    "OPTIONAL_FIELDS",
     "VERSION",
     "EventBatch",
     "EventFile",
@@ -75,7 +76,11 @@ _FIELDS: dict[str, tuple[str, tuple[int, ...], Any, Any]] = {
     "reco_energy": ("reco/energy", (), np.float32, np.nan),
     "event_id": ("meta/event_id", (), np.int64, None),
     "window_origin": ("meta/window_origin", (3, 2), np.int32, 0),
+    "blips": ("reco/blips", (), np.float32, np.nan),
+    "blip_energy": ("reco/blip_energy", (), np.float32, np.nan),
 }
+OPTIONAL_FIELDS = frozenset({"blips", "blip_energy"})
+"""Fields added within version 1: a file written before them reads them as unknown (NaN)."""
 
 
 @dataclass
@@ -97,6 +102,9 @@ class EventBatch:
         vertex: (N, 3) cm.
         reco_energy: (N,) charge-based energy, MeV.
         window_origin: (N, 3, 2) tick and channel of pixel [0, 0] for U, V, X.
+        blips: (N,) other charge clusters of ≥ 1 MeV within 30 cm on the collection
+            plane (:mod:`edkeras.events.blips`).
+        blip_energy: (N,) their summed charge, MeV.
     """
 
     U: np.ndarray
@@ -111,6 +119,8 @@ class EventBatch:
     vertex: np.ndarray | None = None
     reco_energy: np.ndarray | None = None
     window_origin: np.ndarray | None = None
+    blips: np.ndarray | None = None
+    blip_energy: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(np.shape(self.event_id)[0])
@@ -395,8 +405,10 @@ class EventFile:
                 n = shape[0]
             elif shape[0] != n:
                 self._fail(f"/{key} holds {shape[0]} events; /images/U holds {n}")
-        for _, (hpath, fshape, _, _) in _FIELDS.items():
+        for name, (hpath, fshape, _, _) in _FIELDS.items():
             if hpath not in self._h5:
+                if name in OPTIONAL_FIELDS:
+                    continue
                 self._fail(f"dataset /{hpath} is missing")
             shape = self._h5[hpath].shape
             if tuple(shape) != (n, *fshape):
@@ -423,6 +435,8 @@ class EventFile:
             raise KeyError(f"unknown field {name!r}; valid: {sorted(_FIELDS) + list(PLANES)}")
         path = f"images/{name}" if name in PLANES else _FIELDS[name][0]
         with HDF5_LOCK:
+            if name in OPTIONAL_FIELDS and path not in self._h5:
+                return np.full(len(self), _FIELDS[name][3], dtype=_FIELDS[name][2])[index]
             try:
                 return self._h5[path][index]
             except H5_ERRORS as e:  # a damaged compressed chunk
@@ -446,6 +460,9 @@ class EventFile:
             try:
                 out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
                 for name, (hpath, _, _, _) in _FIELDS.items():
+                    if name in OPTIONAL_FIELDS and hpath not in self._h5:
+                        out[name] = np.full(len(self), _FIELDS[name][3], dtype=_FIELDS[name][2])[index]
+                        continue
                     out[name] = self._h5[hpath][index]
             except H5_ERRORS as e:  # a damaged compressed chunk
                 raise EventFileError(f"{self.path}: events {_describe(index)} cannot be read ({e}); the file is "

@@ -20,6 +20,7 @@ import numpy as np
 
 from edkeras.core.detector import PITCH, PLANES, Geometry
 from edkeras.core.errors import InputError
+from edkeras.events.blips import blip_features, cluster_tps
 from edkeras.events.eventfile import EventBatch, EventFileWriter
 from edkeras.events.tp_geometry import (
     _COS_A,
@@ -48,72 +49,6 @@ __all__ = [
     "cluster_tps",
     "ingest_tpstream",
 ]
-
-
-def cluster_tps(
-    channel: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    *,
-    period: int | None = None,
-    max_channel_gap: int = 2,
-    max_time_gap: int = 3,
-    min_tps: int = 2,
-) -> np.ndarray:
-    """Cluster TPs of one plane: connected components of "near in channel and in time".
-
-    Two TPs are neighbours when ``|Δchannel| <= max_channel_gap`` (modulo ``period`` when
-    given: the wrapped U/V wires, where channel 799 neighbours 0) and at most
-    ``max_time_gap`` empty ticks separate one pulse from the other
-    (``max(start) - min(end) <= max_time_gap`` with ``end`` exclusive).
-
-    Args:
-        channel: (n,) channel numbers (local to the plane when ``period`` is used).
-        start, end: (n,) first tick and one past the last tick of each pulse.
-        period: wrap period of the channel numbers, or ``None``.
-        max_channel_gap, max_time_gap: neighbour rules.
-        min_tps: clusters with fewer TPs are dissolved.
-
-    Returns:
-        (n,) int labels 0..k−1 (clusters in order of their first TP in time), −1 for TPs in no cluster.
-
-    Example:
-        >>> cluster_tps(np.array([5, 6, 40]), np.array([0, 2, 0]), np.array([3, 5, 4]))
-        array([ 0,  0, -1])
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    channel = np.asarray(channel, dtype=np.int64)
-    start = np.asarray(start, dtype=np.int64)
-    end = np.asarray(end, dtype=np.int64)
-    n = channel.size
-    labels = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return labels
-    order = np.argsort(start, kind="stable")
-    s, e, c = start[order], end[order], channel[order]
-    hi = np.searchsorted(s, e + max_time_gap, side="right")
-    counts = np.maximum(hi - np.arange(n) - 1, 0)
-    ii = np.repeat(np.arange(n), counts)
-    jj = ii + 1 + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    dc = np.abs(c[ii] - c[jj])
-    if period:
-        dc = np.minimum(dc % period, period - dc % period)
-    keep = dc <= max_channel_gap
-    graph = coo_matrix((np.ones(int(keep.sum())), (ii[keep], jj[keep])), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    sizes = np.bincount(comp)
-    good = sizes[comp] >= min_tps
-    # number clusters by their first TP in time (comp is in sorted order already)
-    _, first = np.unique(comp, return_index=True)
-    rank = np.empty_like(first)
-    kept_comps = [k for k in np.argsort(first) if sizes[k] >= min_tps]
-    rank[:] = -1
-    rank[kept_comps] = np.arange(len(kept_comps))
-    lab_sorted = np.where(good, rank[comp], -1)
-    labels[order] = lab_sorted
-    return labels
 
 
 @dataclass
@@ -146,6 +81,8 @@ class _EventResult:
     origin: np.ndarray  # (3, 2)
     reco_energy: float
     info: dict[str, Any]
+    blips: float = float("nan")
+    blip_energy: float = float("nan")
 
 
 def _process_event(ev: TPEvent, geo: GeometryTable, options: TPStreamOptions, adc_per_mev: dict[str, float]
@@ -266,7 +203,11 @@ def _process_event(ev: TPEvent, geo: GeometryTable, options: TPStreamOptions, ad
     info["row_step"] = [src[p].row_step for p in PLANES]
     info["col_step"] = [src[p].step for p in PLANES]
     reco = float(images["X"].sum()) / adc_per_mev["X"]
-    return _EventResult(images, origin, reco, info)
+    face = np.flatnonzero((apa == main.apa) & (pid == main.pid))
+    blips, blip_energy = blip_features(
+        np.zeros(face.size, dtype=np.int64), tps["tick"][face], tps["tick"][face] + tps["sot"][face], local[face],
+        tps["adc"][face], n_events=1, adc_per_mev=adc_per_mev["X"], main=np.isin(face, main.index))
+    return _EventResult(images, origin, reco, info, float(blips[0]), float(blip_energy[0]))
 
 
 @dataclass
@@ -370,6 +311,8 @@ def ingest_tpstream(
             nu_energy=np.array([tr(ev, "nu_energy", np.nan) for _, ev, _ in buf]),
             vertex=np.stack([tr(ev, "vertex", unknown3) for _, ev, _ in buf]),
             reco_energy=np.array([r.reco_energy for _, _, r in buf]),
+            blips=np.array([r.blips for _, _, r in buf]),
+            blip_energy=np.array([r.blip_energy for _, _, r in buf]),
             window_origin=np.stack([r.origin for _, _, r in buf]),
         )
         writer.append(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import numpy as np
 import edkeras.reco.models  # noqa: F401  (registers the layers, losses and metrics a saved model names)
 from edkeras.core.errors import InputError
 from edkeras.core.schema import load_json
+from edkeras.events.eventfile import open_events
+from edkeras.reco.blip_combination import FILE_NAME, apply_combination, load_combination
 from edkeras.reco.config import RunConfig, uncertainty_output
 from edkeras.reco.dataset import EventDataset
 from edkeras.reco.evaluation import (
@@ -23,7 +26,7 @@ from edkeras.reco.event_index import index_events
 from edkeras.reco.pretrained import resolve_run_dir
 from edkeras.reco.runs import model_identity
 
-__all__ = ['classifier_es_probability', 'evaluate']
+__all__ = ['classifier_es_probabilities', 'classifier_es_probability', 'evaluate']
 
 
 # =========================================================================== evaluate
@@ -80,7 +83,7 @@ def evaluate(
 
 
 def classifier_es_probability(
-    classifier: str | os.PathLike, data_file: str | os.PathLike, batch_size: int = 256
+    classifier: str | os.PathLike, data_file: str | os.PathLike, batch_size: int = 256, blips: bool = True
 ) -> np.ndarray:
     """The ES probability of every event of ``data_file`` from a classifier run, for equal priors.
 
@@ -91,8 +94,25 @@ def classifier_es_probability(
     what a predictions file's ``es_probability`` means. π is taken from the classifier's
     validation split (``metrics.json``), which is drawn like its training split.
 
+    When the classifier folder holds ``blips.json`` (:mod:`edkeras.reco.blip_combination`) and
+    ``blips`` is true, the network's probability is joined with the blips round each event
+    (the file's ``reco/blips`` and ``reco/blip_energy``); events without them keep the
+    network's probability, and a line says how many.
+
     Raises:
         InputError: not a finished run, not a multitask run, no ES/CC counts in its metrics.
+    """
+    p = classifier_es_probabilities(classifier, data_file, batch_size, blips=blips)
+    return p.get("with_blips", p["window"])
+
+
+def classifier_es_probabilities(
+    classifier: str | os.PathLike, data_file: str | os.PathLike, batch_size: int = 256, blips: bool = True
+) -> dict[str, np.ndarray]:
+    """``{"window": the network's probability, "with_blips": joined with the blips}`` (equal priors).
+
+    ``"with_blips"`` is present when the classifier has ``blips.json`` and ``blips`` is true;
+    see :func:`classifier_es_probability`.
     """
     rd, config, model = _load_finished_run(classifier)
     if config.model.head != "multitask":
@@ -111,7 +131,19 @@ def classifier_es_probability(
     prior = n_es / (n_es + n_cc)
     p = np.clip(_predict_file(rd, config, model, data_file, batch_size)[0]["es_probability"], 1e-7, 1 - 1e-7)
     a, b = p / prior, (1.0 - p) / (1.0 - prior)
-    return a / (a + b)
+    out = {"window": a / (a + b)}
+    if not (blips and (rd / FILE_NAME).exists()):
+        return out
+    params = load_combination(rd / FILE_NAME)
+    with open_events(data_file) as ev:
+        n_blips, blip_energy = ev.field("blips"), ev.field("blip_energy")
+    missing = int((~(np.isfinite(n_blips) & np.isfinite(blip_energy))).sum())
+    if missing:
+        print(f"{data_file}: {missing} of {n_blips.size} events have no blip fields (a file written before "
+              "they existed, or not simulated or ingested by edkeras); their ES probability is the network's alone",
+              file=sys.stderr)
+    out["with_blips"] = apply_combination(params, out["window"], n_blips, blip_energy)
+    return out
 
 
 def _load_finished_run(run_dir: str | os.PathLike) -> tuple[Path, RunConfig, Any]:

@@ -233,6 +233,10 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"- {key.replace('_', ' ')}: {separation_summary(value)}")
         elif isinstance(value, str) and key != "interval":
             lines.append(f"- {key.replace('_', ' ')}: {value}")
+        elif isinstance(value, dict) and "network_and_blips" in value:
+            lines.append(f"- {key.replace('_', ' ')} ({value.get('sample', '')}): network alone "
+                         f"{separation_summary(value['network_alone'])}; with the blips round the event (`blips.json`) "
+                         f"{separation_summary(value['network_and_blips'])}. Command: `{value.get('command', '?')}`")
         elif isinstance(value, dict) and "network" in value:
             lines.append(f"- {key.replace('_', ' ')}: network {_summary(value['network'])}; classical fit "
                          f"{_summary(value.get('classical_fit_same_events'))}")

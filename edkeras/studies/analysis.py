@@ -33,13 +33,14 @@ from edkeras.pointing.resolution import _burst_inputs, _fit_one
 from edkeras.reco.classical import save_classical_predictions
 from edkeras.reco.config import RunConfig
 from edkeras.reco.ensemble_model import build_ensemble, load_ensemble
-from edkeras.reco.evaluate import classifier_es_probability, evaluate
+from edkeras.reco.evaluate import classifier_es_probabilities, evaluate
 from edkeras.reco.metrics import angular_error_deg
 from edkeras.reco.predictions import Predictions, load_predictions
 from edkeras.reco.pretrained import PREFIX, SHIPPED_DIR, pretrained_dir
 from edkeras.studies.phase import data_key, read_split, train_or_load
 
 __all__ = [
+    "WINDOW_ONLY",
     "SourceRun",
     "align_by_event_id",
     "burst_fit",
@@ -56,6 +57,10 @@ __all__ = [
     "test_set_groups",
     "truth_predictions",
 ]
+
+WINDOW_ONLY = "network, classifier on the window only"
+"""Key of :func:`simulated_sample`'s result: the network's predictions with the classifier's
+probability from the image window alone, when the classifier also joins the blips round the event."""
 
 _NEEDED = ("config.json", "metrics.json", "predictions_val.npz", "predictions_test.npz")
 
@@ -356,7 +361,9 @@ def simulated_sample(
         classical: also run the classical reconstruction.
         classifier: an ES/CC classifier run (multitask head) or ``pretrained:NAME``: every
             reconstruction of the sample gets its ``es_probability`` (the same events, one
-            classification; :func:`edkeras.reco.evaluate.classifier_es_probability`).
+            classification; :func:`edkeras.reco.evaluate.classifier_es_probability`). When the
+            classifier joins the blips round each event, the result also holds ``WINDOW_ONLY``:
+            the network's predictions with the probability of the window alone.
 
     Returns:
         ``{"truth": …, "classical": …, "network": …}`` Predictions of the same events in the
@@ -405,9 +412,12 @@ def simulated_sample(
             raise InputError(f"{events}: the {k} predictions are not in the order of the sample's events")
     if classifier is not None:
 
-        es_p = classifier_es_probability(classifier, events)
-        result = {k: replace(p, es_probability=es_p) for k, p in result.items()}
-    return {k: result[k] for k in ("truth", "classical", "network") if k in result}
+        es_p = classifier_es_probabilities(classifier, events)
+        window = es_p["window"]
+        result = {k: replace(p, es_probability=es_p.get("with_blips", window)) for k, p in result.items()}
+        if "with_blips" in es_p and "network" in result:  # the same classifier without the blips, for comparison
+            result[WINDOW_ONLY] = replace(result["network"], es_probability=window)
+    return {k: result[k] for k in ("truth", "classical", "network", WINDOW_ONLY) if k in result}
 
 
 def quality_rows(obj: Any, path: str = "") -> list[dict[str, Any]]:

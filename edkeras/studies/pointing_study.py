@@ -203,7 +203,8 @@ def resolution_study(
 ) -> tuple[dict[str, ResolutionResult], BurstPlan]:
     """Pointing θ68 of every table on the same full bursts, then the variants on the same bursts.
 
-    Variants: ES events only (what the CC events add or cost), the other classification modes, and
+    Variants: ES events only (what the CC events add or cost), the other classification modes, the
+    classifier without the blips round the event (when it joins them), and
     classifiers of given AUCs drawn from the truth (scores z ~ N(±d/2, 1), AUC = Φ(d/√2), the exact
     equal-prior probability sigmoid(d·z)): what a better classifier would buy.
     """
@@ -223,6 +224,9 @@ def resolution_study(
     for name in ("classical", "network") + (("network, κ-weighted",) if "network, κ-weighted" in tables.tables else ()):
         for m in others:
             results[f"{name}, {_MODE_LABELS[m]}"] = resolve(name, pool.sample(name), plan, m)
+    if pa.WINDOW_ONLY in pool.pool and classifier:  # the same classifier without the blips round the event
+        results["network, ES/CC classifier on the window only (no blips)"] = resolve(
+            "network", pool.pool[pa.WINDOW_ONLY], plan, "classifier", use_kappa=False)
     is_es = pool.truth.interaction == 1
     for auc in synthetic_auc:
         d = np.sqrt(2.0) * norm.ppf(auc)

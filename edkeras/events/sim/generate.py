@@ -33,7 +33,7 @@ from edkeras.events.sim.background import ar39_deposits
 from edkeras.events.sim.config import SimConfig
 from edkeras.events.sim.interactions import Interactions, sample_interactions
 from edkeras.events.sim.photons import emit_isotropic, transport_photons
-from edkeras.events.sim.readout import Charges, drift_charge, read_out
+from edkeras.events.sim.readout import Charges, collection_blips, drift_charge, read_out
 from edkeras.events.sim.transport import (
     Deposits,
     Electrons,
@@ -133,6 +133,7 @@ def simulate_block(
     charges = drift_charge(deposits, config.readout)
     images, origin = read_out(charges, n, config, noise_rng=noise_rng, response_rng=response_rng)
     reco = images["X"].reshape(n, -1).sum(axis=1, dtype=np.float64) / config.readout.reco_adc_per_mev
+    blips, blip_energy = collection_blips(charges, n, config)
     batch = EventBatch(
         U=images["U"], V=images["V"], X=images["X"],
         event_id=np.arange(first_event_id, first_event_id + n, dtype=np.int64),
@@ -144,6 +145,8 @@ def simulate_block(
         vertex=inter.vertex.astype(np.float32),
         reco_energy=reco.astype(np.float32),
         window_origin=origin,
+        blips=blips,
+        blip_energy=blip_energy,
     )
     return batch, BlockDetails(inter, deposits, charges, tracks, edep)
 

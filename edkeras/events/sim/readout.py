@@ -12,13 +12,14 @@ import scipy.fft
 from scipy.special import ndtr
 
 from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
+from edkeras.events.blips import blip_features, charge_tps
 from edkeras.events.sim.config import ReadoutConfig, SimConfig
 from edkeras.events.sim.tables import W_ION_MEV
 from edkeras.events.sim.tps import TPs, find_tps, noise_tps
 from edkeras.events.sim.transport import Deposits
 from edkeras.events.tpimage import draw_tp_images
 
-__all__ = ["Charges", "drift_charge", "mirror_charges", "read_out", "recombination", "response_factors"]
+__all__ = ["Charges", "collection_blips", "drift_charge", "mirror_charges", "read_out", "recombination", "response_factors"]
 
 
 @dataclass
@@ -187,3 +188,27 @@ def read_out(
         img[side] = img[side, ::-1]
         images[plane] = img
     return images, origin.astype(np.int32)
+
+
+def collection_blips(charges: Charges, n_events: int, config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``blips`` and ``blip_energy`` of each event from its drifted charge (:mod:`edkeras.events.blips`).
+
+    The charge on the event's side of the anode (the APA face that reads it) becomes
+    collection-plane TPs by :func:`edkeras.events.blips.charge_tps` (wire = floor(w_X / pitch),
+    tick = floor(|x| / 0.08 cm), the collection gain, threshold and shaping width), which
+    :func:`edkeras.events.blips.blip_features` clusters as it does real TPs. The ³⁹Ar decays
+    are drawn over the window's time span only; alone they never reach a blip's 1 MeV.
+    """
+    rc = config.readout
+    n = int(n_events)
+    ev = charges.event.astype(np.int64)
+    q = charges.electrons
+    x = charges.pos[:, 0]
+    side = _event_centre(ev, x, q * charges.primary, q, n) < 0
+    same = (x < 0) == side[ev]
+    tick = np.floor(np.abs(x[same]) / DRIFT_PER_TICK)
+    wire = np.floor(charges.pos[same] @ plane_unit_vector("X") / PITCH["X"])
+    tps = charge_tps(ev[same], tick, wire, q[same], gain=rc.gain_collection, threshold=rc.threshold_collection,
+                     sigma_ticks=rc.shaping_collection_ticks)
+    return blip_features(tps["event"], tps["start"], tps["end"], tps["channel"], tps["adc"], n_events=n,
+                         adc_per_mev=rc.reco_adc_per_mev)
