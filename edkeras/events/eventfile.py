@@ -436,11 +436,16 @@ class EventFile:
         path = f"images/{name}" if name in PLANES else _FIELDS[name][0]
         with HDF5_LOCK:
             if name in OPTIONAL_FIELDS and path not in self._h5:
-                return np.full(len(self), _FIELDS[name][3], dtype=_FIELDS[name][2])[index]
+                return self._unknown(name, index)
             try:
                 return self._h5[path][index]
             except H5_ERRORS as e:  # a damaged compressed chunk
                 raise EventFileError(f"{self.path}: {path} cannot be read ({e}); the file is damaged") from None
+
+    def _unknown(self, name: str, index: Any) -> np.ndarray:
+        """An optional field absent from this (older) file: its fill value for events ``index``."""
+        _, shape, dtype, fill = _FIELDS[name]
+        return np.full((len(self), *shape), fill, dtype=dtype)[index]
 
     def read(self, index: Any = slice(None)) -> EventBatch:
         """Events ``index`` (a slice, or integer indices in any order, repeats allowed) as an :class:`EventBatch`."""
@@ -461,7 +466,7 @@ class EventFile:
                 out = {p: self._h5[f"images/{p}"][index] for p in PLANES}
                 for name, (hpath, _, _, _) in _FIELDS.items():
                     if name in OPTIONAL_FIELDS and hpath not in self._h5:
-                        out[name] = np.full(len(self), _FIELDS[name][3], dtype=_FIELDS[name][2])[index]
+                        out[name] = self._unknown(name, index)
                         continue
                     out[name] = self._h5[hpath][index]
             except H5_ERRORS as e:  # a damaged compressed chunk
