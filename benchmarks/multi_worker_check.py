@@ -1,14 +1,14 @@
-"""Does ``tf.distribute.MultiWorkerMirroredStrategy`` train a Keras 3 model here? Two workers on 127.0.0.1.
+"""Does ``tf.distribute.MultiWorkerMirroredStrategy`` train an unpatched Keras 3 model here? Two workers on 127.0.0.1.
 
-edkeras's ``training.strategy`` offers ``mirrored`` (all devices of one machine). Training
-over several machines needs ``MultiWorkerMirroredStrategy`` (configured through
-``TF_CONFIG``), which Keras 3's ``Model.fit`` does not support (keras-team/keras#20585, open;
-with Keras 3.15.1 and TensorFlow 2.21.0 the smallest example fails with "Attempt to convert a
-value (PerReplica…) … to a Tensor"). This script starts two worker processes that train a
-one-layer model with that strategy and prints one JSON object: ``{"works": true|false,
-"keras": …, "tensorflow": …, "error": the last line of the first failure}``. When it prints
-``"works": true`` after an upgrade, ``training.strategy: "multi_worker"`` can be added to
-edkeras's one training path.
+edkeras's ``training.strategy: "multi_worker"`` trains one run over several machines with
+that strategy, which Keras 3's ``Model.fit`` does not support as released
+(keras-team/keras#20585, open; with Keras 3.15.1 and TensorFlow 2.21.0 the smallest example
+fails with "Attempt to convert a value (PerReplica…) … to a Tensor"), so
+:func:`edkeras.reco.multi_worker.patch_keras` replaces the two steps that fail. This script
+starts two worker processes that train a one-layer model with the strategy and **without**
+the patch, and prints one JSON object: ``{"works": true|false, "keras": …, "tensorflow": …,
+"error": the last line of the first failure}``. When it prints ``"works": true`` after an
+upgrade, the patch can go. (``tests/test_multi_worker.py`` checks edkeras's patched path.)
 
 Usage:
     python benchmarks/multi_worker_check.py [--port 23456] [--timeout 240]

@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.runs) if args.runs else runs_dir()
     result = train(config, root / config.name, force=args.force, resume=not args.no_resume,
                    verbose=0 if args.quiet else "auto")
+    if not result.wrote_run:
+        print(f"worker done ({result.epochs_run} epochs): the chief evaluates and writes the run {result.run_dir}")
+        return 0
     for split in ("val", "test"):
         s = result.metrics[split]["overall"]
         lo, hi = s["theta68_ci"]

@@ -144,7 +144,9 @@ class TrainingConfig:
         seed: weights initialisation, shuffling, augmentation, dropout.
         deterministic: ask the backend for deterministic ops (same metrics on rerun).
         mixed_precision: ``"auto"`` (on when a GPU is present), true or false.
-        strategy: ``default`` (one device) or ``mirrored`` (all local devices).
+        strategy: ``default`` (one device), ``mirrored`` (all local devices) or
+            ``multi_worker`` (several machines, configured by ``TF_CONFIG``; see
+            :mod:`edkeras.reco.multi_worker`).
         bootstrap_samples: resamples of the confidence intervals in ``metrics.json``.
     """
 
@@ -169,7 +171,7 @@ class TrainingConfig:
     seed: int = 0
     deterministic: bool = True
     mixed_precision: bool | Literal["auto"] = "auto"
-    strategy: Literal["default", "mirrored"] = "default"
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
     bootstrap_samples: int = 1000
 
     def __post_init__(self) -> None:

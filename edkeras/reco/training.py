@@ -15,7 +15,9 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ from edkeras.reco.evaluation import (
 from edkeras.reco.keras_metrics import AngularErrorDeg, VMFConeCoverage
 from edkeras.reco.losses import get_loss, multitask_losses
 from edkeras.reco.models import build_model, builder_options
+from edkeras.reco.multi_worker import barrier, is_chief, multi_worker_strategy
 from edkeras.reco.run_data import prepare_data
 from edkeras.reco.runs import check_run_name, environment, model_identity, prepare_run, run_lock, runs_dir
 
@@ -182,6 +185,18 @@ def _read_history(path: Path) -> list[dict[str, str]]:
     return [r for r in rows if None not in r.values() and str(r.get("epoch", "")).isdigit()]
 
 
+def _copy_chief_state(chief_dir: Path, scratch: Path) -> bool:
+    """Copy what a resume reads (backup, history, checkpoint) from the chief's run folder into a
+    non-chief worker's scratch folder; return whether the chief's folder holds a backup."""
+    for name in ("history.csv", "checkpoint.json", "model.keras"):
+        if (chief_dir / name).is_file():
+            shutil.copy2(chief_dir / name, scratch / name)
+    if not (chief_dir / "backup").is_dir():
+        return False
+    shutil.copytree(chief_dir / "backup", scratch / "backup", dirs_exist_ok=True)
+    return True
+
+
 def _checkpoint_value(ckpt: Path, model_path: Path, done: int) -> float | None:
     """The validation value of the checkpoint a resumed run keeps (None: none is kept).
 
@@ -289,6 +304,8 @@ def distribution_strategy(config: RunConfig) -> Any:
 
     if config.training.strategy == "default":
         return None
+    if config.training.strategy == "multi_worker":
+        return multi_worker_strategy()
     if keras.backend.backend() != "tensorflow":
         raise ConfigError(
             f"training.strategy: 'mirrored' needs the tensorflow backend; received backend {keras.backend.backend()!r}"
@@ -319,6 +336,8 @@ class RunResult:
         best_epoch: the epoch (0-based, as in ``history.csv``) whose model was kept.
         epochs_run: epochs in ``history.csv``.
         resumed: whether this call continued an interrupted run.
+        wrote_run: False for a worker of a multi-worker run other than the chief: it
+            trained its share, and the chief evaluated and wrote the run (``metrics`` empty).
     """
 
     run_dir: Path
@@ -327,6 +346,7 @@ class RunResult:
     best_epoch: int
     epochs_run: int
     resumed: bool
+    wrote_run: bool = True
 
 
 def train(
@@ -360,13 +380,24 @@ def train(
 
     check_run_name(config.name)
     run_dir = Path(run_dir) if run_dir is not None else runs_dir() / config.name
+    strategy = distribution_strategy(config)
+    if not is_chief(strategy):  # a worker of a multi-worker run: its files go to a scratch folder
+        scratch = Path(tempfile.mkdtemp(prefix=f"edkeras-{config.name}-worker-"))
+        try:
+            with run_lock(scratch):
+                return _train_locked(config, scratch, False, resume, callbacks, verbose, strategy, chief_dir=run_dir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     with run_lock(run_dir):  # one process per run folder
-        return _train_locked(config, run_dir, force, resume, callbacks, verbose)
+        return _train_locked(config, run_dir, force, resume, callbacks, verbose, strategy)
 
 
 def _train_locked(
-    config: RunConfig, run_dir: Path, force: bool, resume: bool, callbacks: Sequence[Any], verbose: int | str
+    config: RunConfig, run_dir: Path, force: bool, resume: bool, callbacks: Sequence[Any], verbose: int | str,
+    strategy: Any, chief_dir: Path | None = None,
 ) -> RunResult:
+    """:func:`train` in a locked ``run_dir``; ``chief_dir``: the chief's run folder (a
+    non-chief worker of a multi-worker run, whose ``run_dir`` is a scratch folder)."""
     import keras
 
 
@@ -388,7 +419,6 @@ def _train_locked(
     try:
         if mixed:
             keras.config.set_dtype_policy("mixed_float16")
-        strategy = distribution_strategy(config)
         replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
         data = prepare_data(config.data)
         ds_opts = {
@@ -400,7 +430,7 @@ def _train_locked(
         if t.batch_size % replicas:
             raise ConfigError(
                 f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
-                "mirrored strategy"
+                f"{t.strategy} strategy"
             )
         if strategy is not None:
             with strategy.scope():
@@ -442,12 +472,17 @@ def _train_locked(
         # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch, or one
         # that cannot be read whole, is dropped.
         history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"
+        if chief_dir is not None:  # a non-chief worker: once the chief has settled its folder, take its state
+            barrier(strategy)
+            resumed = _copy_chief_state(chief_dir, run_dir)
         done = restore_backup(model, run_dir / "backup") if resumed else 0
         if resumed:
             print(f"edkeras train: resuming run {config.name} from epoch {done}", file=sys.stderr)
         history = [r for r in _read_history(history_path) if int(r["epoch"]) < done]
         _write_history(history_path, history)
         ckpt_best = _checkpoint_value(ckpt, run_dir / "model.keras", done)
+        if t.strategy == "multi_worker" and chief_dir is None:
+            barrier(strategy)  # the chief's folder is settled: the other workers may copy its state
         cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best, validate=not refit)
 
         t0 = time.perf_counter()
@@ -472,6 +507,10 @@ def _train_locked(
             raise
         seconds = time.perf_counter() - t0
         history = _read_history(history_path)
+        if chief_dir is not None:  # the chief evaluates and writes the run
+            train_ds.close()
+            val_ds.close()
+            return RunResult(chief_dir, config, {}, -1, len(history), resumed, wrote_run=False)
         if not ckpt.exists() or not (run_dir / "model.keras").exists():
             raise InputError(
                 f"{run_dir}: no epoch gave a finite validation {_monitor_key(config)} (diverged?); nothing to evaluate"

@@ -359,6 +359,11 @@ def search(
     """
 
 
+    if config.training.strategy == "multi_worker":
+        raise ConfigError(
+            "training.strategy: 'multi_worker' trains one run over several machines; a search spreads its trials "
+            "over machines with its own workers (docs/distributed_tuning.md): use 'default' or 'mirrored'"
+        )
     role = tuner_role()
     space = resolve_search_space(config, tuning)
     check_run_name(config.name)
