@@ -57,25 +57,42 @@ _TWO_LOGICAL_CPUS = (
 )
 
 
-def _train(config: Path, runs: Path, tf_config: dict | None = None) -> subprocess.Popen:
+_INTERRUPTED = (
+    "import sys, keras; from pathlib import Path; from edkeras.reco.config import load_run_config; "
+    "from edkeras.reco.training import train\n"
+    "class Stop(keras.callbacks.Callback):\n"
+    "    def on_epoch_end(self, epoch, logs=None):\n"
+    "        if epoch == 0: raise KeyboardInterrupt('stopped after the first epoch')\n"
+    "cfg = load_run_config(sys.argv[1], [])\n"
+    "train(cfg, Path(sys.argv[3]) / cfg.name, callbacks=[Stop()], verbose=0)\n"
+)
+
+
+def _train(config: Path, runs: Path, tf_config: dict | None = None, interrupt: bool = False) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow",
                TMPDIR=str(runs.parent / "scratch"))
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     cli = (_TWO_LOGICAL_CPUS if tf_config is None else "import sys; ") + "from edkeras.cli import main; sys.exit(main())"
+    if interrupt:  # train() with a callback that stops the run after its first epoch, as a pre-emption would
+        return subprocess.Popen([sys.executable, "-c", _INTERRUPTED, str(config), "--runs", str(runs)],
+                                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.Popen([sys.executable, "-c", cli, "train", str(config), "--runs", str(runs), "--quiet"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen, timeout: float = 400) -> str:
+def _finish(proc: subprocess.Popen, timeout: float = 400, ok: bool = True) -> str:
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
         pytest.fail(f"a worker did not finish in {timeout} s: {err[-2000:]}")
-    assert proc.returncode == 0, err[-3000:]
+    if ok:
+        assert proc.returncode == 0, err[-3000:]
+    else:
+        assert proc.returncode != 0 and "stopped after the first epoch" in err, err[-3000:]
     return err
 
 
@@ -94,14 +111,16 @@ def _losses(run_dir: Path) -> list[float]:
 
 @pytest.mark.slow
 def test_two_workers_train_the_run_of_one_process(tmp_path: Path) -> None:
+    """Stopped after its first epoch and started again, as a pre-empted cluster job."""
     events = write_events(tmp_path / "tiny.h5", random_batch(96, shape=(32, 16), seed=3), source={"generator": "tests"})
     (tmp_path / "scratch").mkdir()
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     config = _config(tmp_path, events, "multi_worker")
-    workers = [_train(config, tmp_path / "runs", {"cluster": cluster, "task": {"type": "worker", "index": i}})
-               for i in range(2)]
-    for proc in workers:
-        _finish(proc)
+    for interrupt in (True, False):
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+        workers = [_train(config, tmp_path / "runs", {"cluster": cluster, "task": {"type": "worker", "index": i}},
+                          interrupt=interrupt) for i in range(2)]
+        errs = [_finish(proc, ok=not interrupt) for proc in workers]
+    assert all("resuming run mw from epoch 1" in err for err in errs)  # both workers took the chief's backup
     single = _train(_config(tmp_path, events, "mirrored"), tmp_path / "single")
     _finish(single)
 

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -187,9 +188,13 @@ def _read_history(path: Path) -> list[dict[str, str]]:
 
 def _copy_chief_state(chief_dir: Path, scratch: Path) -> bool:
     """Copy what a resume reads (backup, history, checkpoint) from the chief's run folder into a
-    non-chief worker's scratch folder; return whether the chief's folder holds a backup."""
+    non-chief worker's scratch folder; return whether the chief's folder holds a backup.
+
+    The worker then restores, truncates its history and checks its checkpoint by the same
+    rules as the chief, so both go on from the same epoch with the same weights."""
     for name in ("history.csv", "checkpoint.json", "model.keras"):
-        if (chief_dir / name).is_file():
+        # the chief may be dropping a checkpoint of a lost epoch; the worker then drops it too
+        with contextlib.suppress(FileNotFoundError):
             shutil.copy2(chief_dir / name, scratch / name)
     if not (chief_dir / "backup").is_dir():
         return False
@@ -436,6 +441,8 @@ def _train_locked(
             with strategy.scope():
                 model = build_run_model(config, data.index.image_shape)
                 compile_model(model, config)
+                if t.strategy == "multi_worker":  # every worker creates its variables (collective ops) in one order
+                    model.optimizer.build(model.trainable_variables)
         else:
             model = build_run_model(config, data.index.image_shape)
             compile_model(model, config)
@@ -472,17 +479,20 @@ def _train_locked(
         # Resume: keep the epochs the backup holds; a checkpoint of a later (lost) epoch, or one
         # that cannot be read whole, is dropped.
         history_path, ckpt = run_dir / "history.csv", run_dir / "checkpoint.json"
-        if chief_dir is not None:  # a non-chief worker: once the chief has settled its folder, take its state
-            barrier(strategy)
-            resumed = _copy_chief_state(chief_dir, run_dir)
-        done = restore_backup(model, run_dir / "backup") if resumed else 0
+        if t.strategy == "multi_worker":
+            barrier(strategy)  # the chief has settled its folder (new or resumed) …
+            if chief_dir is not None:  # … and the other workers resume from its state too
+                resumed = _copy_chief_state(chief_dir, run_dir)
+        if resumed:  # the optimizer's slots are built here, inside the strategy's scope
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+                done = restore_backup(model, run_dir / "backup")
+        else:
+            done = 0
         if resumed:
             print(f"edkeras train: resuming run {config.name} from epoch {done}", file=sys.stderr)
         history = [r for r in _read_history(history_path) if int(r["epoch"]) < done]
         _write_history(history_path, history)
         ckpt_best = _checkpoint_value(ckpt, run_dir / "model.keras", done)
-        if t.strategy == "multi_worker" and chief_dir is None:
-            barrier(strategy)  # the chief's folder is settled: the other workers may copy its state
         cbs = _callbacks(config, run_dir, train_ds, history, ckpt_best, validate=not refit)
 
         t0 = time.perf_counter()
