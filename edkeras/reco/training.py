@@ -320,6 +320,11 @@ def distribution_strategy(config: RunConfig) -> Any:
     return tf.distribute.MirroredStrategy()
 
 
+def _scope(strategy: Any) -> Any:
+    """The strategy's scope, or no context for the default single device (strategy None)."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
 def _eval_batch(n: int, batch_size: int, replicas: int) -> int:
     """Evaluation batch size: at least 128, and with several replicas a multiple of them that
     the first batch fills (Keras's MirroredStrategy cannot split an uneven first batch)."""
@@ -437,15 +442,11 @@ def _train_locked(
                 f"training.batch_size: {t.batch_size} must be a multiple of the {replicas} replicas of the "
                 f"{t.strategy} strategy"
             )
-        if strategy is not None:
-            with strategy.scope():
-                model = build_run_model(config, data.index.image_shape)
-                compile_model(model, config)
-                if t.strategy == "multi_worker":  # every worker creates its variables (collective ops) in one order
-                    model.optimizer.build(model.trainable_variables)
-        else:
+        with _scope(strategy):
             model = build_run_model(config, data.index.image_shape)
             compile_model(model, config)
+            if t.strategy == "multi_worker":  # every worker creates its variables (collective ops) in one order
+                model.optimizer.build(model.trainable_variables)
 
         resumed = prepare_run(run_dir, cfg_dict, force=force, resume=resume) == "resume"
         write_json(run_dir / "config.json", cfg_dict)
@@ -484,7 +485,7 @@ def _train_locked(
             if chief_dir is not None:  # … and the other workers resume from its state too
                 resumed = _copy_chief_state(chief_dir, run_dir)
         if resumed:  # the optimizer's slots are built here, inside the strategy's scope
-            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            with _scope(strategy):
                 done = restore_backup(model, run_dir / "backup")
         else:
             done = 0
