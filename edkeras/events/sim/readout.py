@@ -66,6 +66,13 @@ def _event_centre(ev: np.ndarray, coord: np.ndarray, w_primary: np.ndarray, w_al
     return np.where(wp > 0, cp / np.where(wp > 0, wp, 1.0), np.where(wa > 0, ca / np.where(wa > 0, wa, 1.0), 0.0))
 
 
+def _negative_side(charges: Charges, n: int) -> np.ndarray:
+    """Per event: whether its charge centre lies at x < 0 (read by the APA face looking to −x,
+    where time runs along −x)."""
+    ev, q = charges.event.astype(np.int64), charges.electrons
+    return _event_centre(ev, charges.pos[:, 0], q * charges.primary, q, n) < 0
+
+
 def response_factors(config: SimConfig, n_events: int, rng: np.random.Generator | None
                      ) -> dict[str, np.ndarray]:
     """Per-plane, per-event factors (3, n) on the gain, threshold and shaping width.
@@ -121,7 +128,7 @@ def read_out(
     sigma_t_cm = np.sqrt(2.0 * rc.diffusion_trans_cm2_per_s * t_s)
     ev_abs_x = _event_centre(ev, np.abs(x), qp, q, n)
     sigma_l_ticks = np.sqrt(2.0 * rc.diffusion_long_cm2_per_s * ev_abs_x / rc.drift_velocity_cm_per_us * 1e-6) / DRIFT_PER_TICK
-    side = _event_centre(ev, x, qp, q, n) < 0  # time runs along −x for these events
+    side = _negative_side(charges, n)  # time runs along −x for these events
 
     c_row = _event_centre(ev, u, qp, q, n)
     origin_row = np.rint(c_row - n_t / 2.0).astype(np.int64)
@@ -204,7 +211,7 @@ def collection_blips(charges: Charges, n_events: int, config: SimConfig) -> tupl
     ev = charges.event.astype(np.int64)
     q = charges.electrons
     x = charges.pos[:, 0]
-    side = _event_centre(ev, x, q * charges.primary, q, n) < 0
+    side = _negative_side(charges, n)
     same = (x < 0) == side[ev]
     tick = np.floor(np.abs(x[same]) / DRIFT_PER_TICK)
     wire = np.floor(charges.pos[same] @ plane_unit_vector("X") / PITCH["X"])
