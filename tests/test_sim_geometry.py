@@ -113,7 +113,7 @@ def _straight_block(direction, energy=10.0, n=6, seed=0, **kw):
 @pytest.mark.parametrize("direction", [(0.5, 0.4, 0.77), (-0.3, -0.3, 0.9), (0.45, 0.15, -0.88), (0.25, 0.05, 0.97)])
 def test_straight_track_slope_matches_wire_projection(direction):
     """Each channel's time centre (the charge-weighted centre of the collection pulse, the
-    mid-point of the lit span of the two induction lobes) lies on the projected track: fit time against wire
+    mid-point of the lit span of the positive induction lobe) lies on the projected track: fit time against wire
     coordinate and compare the slope with d_x / (d·e_p). Tolerance 2° (diffusion sharing
     charge with the neighbouring wire biases the end channels a little)."""
     batch, _det = _straight_block(direction, energy=20.0)
@@ -131,7 +131,7 @@ def test_straight_track_slope_matches_wire_projection(direction):
             assert hit.sum() >= 6  # a track over several wires (fewer: the end wires dominate)
             if p == "X":
                 t_centre = (img[i] * x_cm[:, None]).sum(axis=0)[hit] / col_sum[hit]
-            else:  # the mid-point of the channel's lit span: a pentagon's peak sits in one lobe
+            else:  # the mid-point of the channel's lit span (the lobe)
                 lit = img[i] > 0
                 first = np.argmax(lit, axis=0)
                 last = n_t - 1 - np.argmax(lit[::-1], axis=0)
@@ -140,10 +140,10 @@ def test_straight_track_slope_matches_wire_projection(direction):
             got = np.degrees(np.arctan(slope))
             delta = abs(got - expect) % 180.0
             delta = min(delta, 180.0 - delta)
-            # induction: 6° (a channel's time is known only to the extent of its TP, ~9 ticks
-            # over both lobes; measured up to 5.0° on V; the waveform-level images of the
-            # earlier simulator met 2°). A wrong wire angle or sign is off by tens of degrees.
-            tol = 2.0 if p == "X" else 6.0
+            # induction: 4° (a channel's time is known only to the extent of its TP, ~8 ticks
+            # of the positive lobe; measured up to 2.6° on U; the TPs over both lobes of the
+            # earlier model needed 6°). A wrong wire angle or sign is off by tens of degrees.
+            tol = 2.0 if p == "X" else 4.0
             assert delta < tol, f"plane {p}: image line at {got:.1f}°, projection predicts {expect:.1f}°"
 
 
@@ -156,12 +156,12 @@ def test_window_is_centred_on_the_charge_and_holds_the_vertex():
             w = img[i] / img[i].sum()
             c_row = (w.sum(axis=1) * (np.arange(n_t) + 0.5)).sum()
             c_col = (w.sum(axis=0) * (np.arange(n_c) + 0.5)).sum()
-            # the window is centred on the charge: the collection image is the charge itself;
-            # induction images (lobes at the charge's edges) are centred less exactly
+            # the window is centred on the plane's own TPs (the ingest's rule); the charge
+            # centre of the image lies within a pixel or two of the window's centre
             if p == "X":
                 assert abs(c_row - n_t / 2) < 1.5 and abs(c_col - n_c / 2) < 1.5
             else:
-                assert abs(c_row - n_t / 2) < 8 and abs(c_col - n_c / 2) < 2.5
+                assert abs(c_row - n_t / 2) < 2 and abs(c_col - n_c / 2) < 2.5
             v = det.interactions.vertex[i]
             row = v[0] / DRIFT_PER_TICK - batch.window_origin[i, ip, 0]
             col = v @ plane_unit_vector(p) / PITCH[p] - batch.window_origin[i, ip, 1]

@@ -185,17 +185,86 @@ def test_charge_and_pulses_near_real_medians(es_real_like):
     assert abs(np.median(batch.reco_energy / det.deposited_energy) - 1) < 0.12
 
 
-def test_blips_exist_and_induction_shows_two_lobes(es_real_like):
+MID_PULSE = (0.35, 0.75)
+"""(samples to peak + ½) / samples over threshold of a one-lobe TP (its peak mid-pulse)."""
+
+
+def _mid_pulse_share(sot: np.ndarray, stp: np.ndarray) -> float:
+    keep = sot >= 2
+    pos = (stp[keep] + 0.5) / sot[keep]
+    return float(np.mean((pos > MID_PULSE[0]) & (pos < MID_PULSE[1])))
+
+
+def _simulated_induction_tps(monkeypatch, readout: ReadoutConfig) -> tuple:
+    """Samples over threshold and to peak of the U and V TPs of 200 ES events (read_out's TP maker)."""
+    import edkeras.events.sim.readout as ro
+
+    found = []
+    real_find = ro.find_tps
+
+    def spy(*args, **kwargs):
+        found.append(real_find(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr(ro, "find_tps", spy)
+    cfg = SimConfig(channel="es", energy_range_mev=(8.0, 25.0), block_size=200, readout=readout)
+    batch, _ = simulate_block(200, cfg, np.random.default_rng(2))
+    monkeypatch.undo()
+    uv = [t for i, t in enumerate(found) if i % 3 < 2]  # U, V, X per block
+    return np.concatenate([t.sot for t in uv]), np.concatenate([t.stp for t in uv]), batch
+
+
+def test_induction_tps_hold_one_lobe_as_dune_tp_maker(monkeypatch):
+    """DUNE's TP maker thresholds the signed sample: a U/V TP is the positive lobe, whose peak
+    sits mid-pulse (real ES file: 83 % of the U/V TPs back-tracked to the electron, next test). TPs over both
+    lobes (the earlier model, threshold on |signal|) peak near a quarter or three quarters:
+    the check tells the two apart."""
+    sot, stp, one = _simulated_induction_tps(monkeypatch, ReadoutConfig())
+    assert _mid_pulse_share(sot, stp) > 0.75
+    sot, stp, _ = _simulated_induction_tps(monkeypatch, ReadoutConfig(
+        induction_lobes="both", gain_induction=0.095, shaping_induction_ticks=1.5))
+    assert _mid_pulse_share(sot, stp) < 0.5
+    # each plane's window is centred on its own TPs, as the ingest centres real events: the
+    # charge centres of U and V lie within two rows of X's (real ES file: quartiles ±0.4 rows;
+    # centred on the charge instead: ±5 rows, the lobe comes before the charge passes)
+    rows = np.arange(one.X.shape[1]) + 0.5
+    centre = {p: (one.images[p].sum(axis=2) * rows).sum(axis=1) / one.images[p].sum(axis=(1, 2)) for p in "UVX"}
+    for p in "UV":
+        q1, q3 = np.nanpercentile(centre[p] - centre["X"], [25, 75])
+        assert q1 > -2.0 and q3 < 2.0, (p, q1, q3)
+
+
+def test_real_induction_tps_hold_one_lobe():
+    """The evidence for the one-lobe TP maker, in the real ES file: the peaks of the
+    electron's U and V TPs sit mid-pulse."""
+    from conftest import REAL_TP_FILE
+
+    from edkeras.events.tpstream import read_tpstream
+
+    if not REAL_TP_FILE.exists():
+        pytest.skip(f"{REAL_TP_FILE} is not here")
+    sot, stp = [], []
+    for ev in read_tpstream([REAL_TP_FILE], need_bt=True):
+        t = ev.tps
+        induction = (t["channel"] % 2560 < 1600) & (t["bt_id"] > 0)  # U and V, back-tracked to the electron
+        sot.append(t["sot"][induction])
+        stp.append(t["stp"][induction])
+    sot, stp = np.concatenate(sot), np.concatenate(stp)
+    assert sot.size > 100
+    assert _mid_pulse_share(sot, stp) > 0.75
+
+
+def test_blips_exist_and_induction_splits_less_than_collection(es_real_like):
     batch, _det, stats = es_real_like
     # Photon blips make separate clusters on X in some events (real: about half of 10
     # events; here fewer, a known difference); on U/V the main track itself also splits
-    # into several clusters (two lobes per wire), so the main cluster holds less of the ADC.
+    # into several clusters, so the main cluster holds less of the ADC.
     p_x = (stats["X"]["other_clusters"] >= 1).mean()
     assert 0.08 <= p_x <= 0.6
     assert (stats["U"]["other_clusters"] >= 1).mean() > p_x
     assert np.nanmean(stats["U"]["main_share"]) < 0.95
-    # about one run of lit pixels per hit channel on every plane: the induction TP maker
-    # bridges the zero crossing between the two lobes (real images: 1.12 U, 1.24 V, 1.17 X)
+    # about one run of lit pixels per hit channel on every plane: the induction TP is the
+    # positive lobe alone (real images: 1.12 U, 1.24 V, 1.17 X)
     for p, lo, hi in (("U", 1.0, 1.6), ("X", 0.9, 1.3)):
         pl = find_pulses(batch.images[p])
         per_channel = len(pl.adc) / len(set(zip(pl.event.tolist(), pl.channel.tolist())))

@@ -307,6 +307,18 @@ def test_pulse_area_and_shape():
     assert np.argmax(value[owner == 2]) == 7  # peak on the last sample
 
 
+def test_time_centres_weigh_each_sample_of_each_cluster():
+    from edkeras.events.tpimage import time_centres
+
+    # cluster 0: a symmetric 3-sample pulse at ticks 10-12 (centre 11.5) and one sample at tick
+    # 20 (centre 20.5) carrying half as much; cluster 1: empty; cluster 2: one sample at tick 4
+    tc = time_centres(np.array([0, 0, 2]), 3, tick=np.array([10, 20, 4]), sot=np.array([3, 1, 1]),
+                      stp=np.array([1, 0, 0]), peak=np.array([200.0, 100.0, 90.0]),
+                      adc=np.array([400.0, 200.0, 90.0]), threshold=60.0)
+    assert tc[0] == pytest.approx((11.5 * 400 + 20.5 * 200) / 600)
+    assert np.isnan(tc[1]) and tc[2] == pytest.approx(4.5)
+
+
 def test_geometry_fit_recovers_constructed_channel_map(synthetic):
     path, _ = synthetic
     geo = fit_geometry([path], command="test")

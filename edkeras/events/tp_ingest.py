@@ -33,7 +33,7 @@ from edkeras.events.tp_geometry import (
     _wrap,
     fit_geometry,
 )
-from edkeras.events.tpimage import THRESHOLD_ADC, draw_tps, pulse_samples
+from edkeras.events.tpimage import THRESHOLD_ADC, draw_tps, time_centres
 from edkeras.events.tpstream import (
     DEFAULT_OPTIONS,
     TPEvent,
@@ -64,11 +64,10 @@ class _Cluster:
 def _centre(tps: dict[str, np.ndarray], idx: np.ndarray, plane: PlaneGeometry, threshold: float
             ) -> tuple[float, float]:
     """Charge-weighted centre (tick, wire units) of TPs ``idx`` on ``plane``, wrap-safe."""
-    owner, k, value = pulse_samples(tps["sot"][idx], tps["stp"][idx], tps["peak"][idx], tps["adc"][idx], threshold)
-    w = np.bincount(owner, weights=value * (k + 0.5), minlength=idx.size)
+    tc = float(time_centres(np.zeros(idx.size, dtype=np.int64), 1, tps["tick"][idx], tps["sot"][idx], tps["stp"][idx],
+                            tps["peak"][idx], tps["adc"][idx], threshold)[0])
     q = tps["adc"][idx]
     qs = max(q.sum(), 1e-12)
-    tc = float((tps["tick"][idx] * q + w).sum() / qs)
     u = plane.wire_units(tps["channel"][idx] % CHANNELS_PER_APA)
     ref = u[int(np.argmax(q))]
     uc = float(ref + (_wrap(u - ref, plane.period) * q).sum() / qs)

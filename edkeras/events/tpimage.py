@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_SOT", "THRESHOLD_ADC", "draw_tp_images", "draw_tps", "pulse_samples"]
+__all__ = ["MIN_SOT", "THRESHOLD_ADC", "draw_tp_images", "draw_tps", "pulse_samples", "time_centres"]
 
 THRESHOLD_ADC: dict[str, float] = {"U": 70.0, "V": 70.0, "X": 60.0}
 """TP-maker thresholds per readout plane (REAL_TP_STATS.md): the base of the pentagon pulse."""
@@ -63,6 +63,28 @@ def pulse_samples(
     integral = np.asarray(integral, dtype=np.float64)
     scale = np.divide(integral, total, out=np.zeros(n), where=total > 0)
     return owner, k, value * scale[owner]
+
+
+def time_centres(group: np.ndarray, n_groups: int, tick: np.ndarray, sot: np.ndarray, stp: np.ndarray,
+                 peak: np.ndarray, adc: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """Charge-weighted mean time of groups of TPs (clusters), in ticks; NaN for an empty group.
+
+    Each TP is spread over its samples as it is drawn (:func:`pulse_samples`); sample k of a
+    TP that starts at tick t counts at t + k + ½. The ingest centres a real event's window on
+    its clusters this way, and the simulation centres its windows by the same rule.
+
+    Args:
+        group: (n,) group index of each TP, in [0, n_groups).
+        n_groups: number of groups.
+        tick, sot, stp, peak, adc: the TPs; threshold: pentagon base (scalar or per TP).
+    """
+    group = np.asarray(group, dtype=np.int64)
+    adc = np.asarray(adc, dtype=np.float64)
+    owner, k, value = pulse_samples(sot, stp, peak, adc, threshold)
+    within = np.bincount(owner, weights=value * (k + 0.5), minlength=group.size)
+    num = np.bincount(group, weights=np.asarray(tick, dtype=np.float64) * adc + within, minlength=n_groups)
+    den = np.bincount(group, weights=adc, minlength=n_groups)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def draw_tp_images(

@@ -89,16 +89,26 @@ class ReadoutConfig:
         min_dedx_mev_per_cm: dE/dx floor for the box model (as LArSoft: 1 MeV/cm).
         gain_collection: ADC per drifted electron on X (pulse integral).
         gain_induction: ADC scale of the bipolar U/V response per drifted electron.
+            With ``shaping_induction_ticks`` fitted to the real TP dumps: samples over
+            threshold and ADC per TP of the electron's U/V TPs between the ES file's and
+            the CC table's (``physics/REAL_TP_STATS.md``; ``docs/methods.md``).
         threshold_collection: ADC; samples below it are not read out (TP threshold, X).
-        threshold_induction: ADC; the same on U and V (on |signal|).
+        threshold_induction: ADC; the same on U and V.
         shaping_collection_ticks: σ of the Gaussian collection response, ticks.
         shaping_induction_ticks: σ of the Gaussian whose time derivative is the induction
             response, ticks.
         reco_adc_per_mev: calibration of the charge-based reconstructed energy (X plane).
         drift_range_cm: distance of the vertex from the anode, drawn uniformly in it.
-        induction_bridge_ticks: an induction TP continues across at most this many samples
-            below threshold (the zero crossing between the lobes; real induction channels
-            show one contiguous run).
+        induction_lobes: which lobes of the bipolar U/V pulse make TPs. ``"positive"``:
+            DUNE's TP maker (the simple-threshold algorithm of the TP dumps) compares the
+            signed, pedestal-subtracted sample with the threshold, so only the first
+            (positive) lobe is seen. ``"both"``: the threshold is applied to |signal| and the
+            zero crossing is bridged (``induction_bridge_ticks``); the simulator's model
+            until December 2026, with ``gain_induction`` 0.095 and ``shaping_induction_ticks`` 1.5
+            (its windows were centred on the charge; they are now centred on each plane's TPs
+            in either case, so older files are not reproduced pixel for pixel).
+        induction_bridge_ticks: with ``induction_lobes="both"``, an induction TP continues
+            across at most this many samples below threshold (the zero crossing).
         noise_tp_rate_induction, noise_tp_rate_collection: noise TPs per channel and tick
             (real dumps: 368 U, 360 V, 522 X over 4 APAs × 6,000 ticks,
             ``physics/REAL_TP_STATS.md``); most have one sample over threshold and are dropped.
@@ -112,13 +122,14 @@ class ReadoutConfig:
     recombination_beta_cm_per_mev: float = 0.304
     min_dedx_mev_per_cm: float = 1.0
     gain_collection: float = 0.212
-    gain_induction: float = 0.095
+    gain_induction: float = 0.135
     threshold_collection: float = 60.0
     threshold_induction: float = 70.0
     shaping_collection_ticks: float = 3.0
-    shaping_induction_ticks: float = 1.5
+    shaping_induction_ticks: float = 3.5
     reco_adc_per_mev: float = 3900.0
     drift_range_cm: tuple[float, float] = (10.0, 359.4)
+    induction_lobes: Literal["positive", "both"] = "positive"
     induction_bridge_ticks: int = 2
     noise_tp_rate_induction: float = 1.9e-5
     noise_tp_rate_collection: float = 2.3e-5
@@ -142,6 +153,8 @@ class ReadoutConfig:
         if not (isinstance(self.induction_bridge_ticks, int) and 0 <= self.induction_bridge_ticks <= 10):
             raise ConfigError(f"readout.induction_bridge_ticks: must be an integer in [0, 10]; "
                               f"received {self.induction_bridge_ticks!r}")
+        if self.induction_lobes not in ("positive", "both"):
+            raise ConfigError(f"readout.induction_lobes: must be 'positive' or 'both'; received {self.induction_lobes!r}")
         lo, hi = self.drift_range_cm
         if not (0 <= lo < hi):
             raise ConfigError(f"readout.drift_range_cm: expected [lo, hi] with 0 <= lo < hi; received {[lo, hi]}")

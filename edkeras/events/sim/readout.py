@@ -12,12 +12,12 @@ import scipy.fft
 from scipy.special import ndtr
 
 from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
-from edkeras.events.blips import blip_features, charge_tps
+from edkeras.events.blips import MAX_TIME_GAP, blip_features, charge_tps, cluster_tps
 from edkeras.events.sim.config import ReadoutConfig, SimConfig
 from edkeras.events.sim.tables import W_ION_MEV
 from edkeras.events.sim.tps import TPs, find_tps, noise_tps
 from edkeras.events.sim.transport import Deposits
-from edkeras.events.tpimage import draw_tp_images
+from edkeras.events.tpimage import MIN_SOT, draw_tp_images, time_centres
 
 __all__ = ["Charges", "collection_blips", "drift_charge", "mirror_charges", "read_out", "recombination", "response_factors"]
 
@@ -71,6 +71,47 @@ def _negative_side(charges: Charges, n: int) -> np.ndarray:
     where time runs along −x)."""
     ev, q = charges.event.astype(np.int64), charges.electrons
     return _event_centre(ev, charges.pos[:, 0], q * charges.primary, q, n) < 0
+
+
+def _window_rows(tps: TPs, n: int, thr: np.ndarray, side: np.ndarray, grid_rows: int, n_t: int) -> np.ndarray:
+    """Per event, the first grid row of the plane's window: centred on its largest TP cluster.
+
+    The rule of the ingest of real events (:mod:`edkeras.events.tp_ingest`): TPs with at
+    least ``MIN_SOT`` samples are clustered by the neighbour rules of
+    :func:`edkeras.events.blips.cluster_tps`, and the window is centred on the charge-weighted
+    time (:func:`edkeras.events.tpimage.time_centres`) of the cluster with the largest ADC
+    sum, each plane on its own. (An induction TP holds only the positive lobe, which comes
+    before the charge passes the wire: a window centred on the charge would show U and V
+    displaced from X, real ones do not.) Rows of the grid run along +x; ``tps.tick`` runs
+    along time, against the rows on the −x side. Events without a cluster keep the window
+    centred on the grid; a centre is never moved by more than the grid's margins.
+    """
+    margin2 = grid_rows - n_t
+    row0 = np.full(n, margin2 // 2, dtype=np.int64)
+    keep = np.flatnonzero(tps.sot >= MIN_SOT)
+    if keep.size == 0:
+        return row0
+    # each event on a time span of its own: TPs of different events never neighbour, and the
+    # search for neighbours in time stays within one event
+    end = tps.tick[keep] + tps.sot[keep]
+    shift = tps.event[keep] * (int(end.max()) + MAX_TIME_GAP + 1)
+    labels = cluster_tps(tps.channel[keep], tps.tick[keep] + shift, end + shift)
+    inside = labels >= 0
+    if not inside.any():
+        return row0
+    sel, lab = keep[inside], labels[inside]
+    k = int(lab.max()) + 1
+    adc = np.bincount(lab, weights=tps.adc[sel], minlength=k)
+    owner = np.zeros(k, dtype=np.int64)
+    owner[lab] = tps.event[sel]
+    order = np.lexsort((-adc, owner))  # per event, its largest cluster first
+    first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    tc = time_centres(lab, k, tps.tick[sel], tps.sot[sel], tps.stp[sel], tps.peak[sel], tps.adc[sel],
+                      thr[tps.event[sel]])[first]
+    e = owner[first]
+    centre = np.where(side[e], grid_rows - tc, tc)  # in grid rows (pixel centres at row + ½)
+    row0[e] = np.clip(np.rint(centre - n_t / 2.0).astype(np.int64), 0, margin2)  # mirror-symmetric for odd n_t too
+    return row0
 
 
 def response_factors(config: SimConfig, n_events: int, rng: np.random.Generator | None
@@ -143,8 +184,7 @@ def read_out(
     freq = scipy.fft.rfftfreq(length)
     factors = response_factors(config, n, response_rng)
     images: dict[str, np.ndarray] = {}
-    origin = np.zeros((n, 3, 2), dtype=np.int32)
-    origin[:, :, 0] = origin_row[:, None]
+    origin = np.zeros((n, 3, 2), dtype=np.int64)
     for ip, plane in enumerate(PLANES):
         v = charges.pos @ plane_unit_vector(plane) / PITCH[plane]
         c_col = _event_centre(ev, v, qp, q, n)
@@ -179,21 +219,24 @@ def read_out(
             if noise_rng is None:
                 raise ValueError("read_out: noise_adc > 0 needs a noise_rng")
             adc = adc + noise_rng.standard_normal(adc.shape, dtype=np.float32) * np.float32(config.noise_adc)
-        if not collection:
+        both_lobes = not collection and rc.induction_lobes == "both"
+        if both_lobes:
             adc = np.abs(adc)
         # the TP maker runs along time: on the −x side time runs against the rows
         adc[side] = adc[side, ::-1]
         thr = (rc.threshold_collection if collection else rc.threshold_induction) * factors["threshold"][ip]
-        tps = find_tps(adc, thr, bridge=0 if collection else rc.induction_bridge_ticks)
+        tps = find_tps(adc, thr, bridge=rc.induction_bridge_ticks if both_lobes else 0)
         rate = rc.noise_tp_rate_collection if collection else rc.noise_tp_rate_induction
         if rate > 0:
             if noise_rng is None:
                 raise ValueError("read_out: noise TPs (readout.noise_tp_rate_*) need a noise_rng")
             tps = TPs.concatenate([tps, noise_tps(noise_rng, n, grid_rows, n_c, rate, thr)])
-        img = draw_tp_images(tps.event, tps.tick, tps.channel, tps.sot, tps.stp, tps.peak, tps.adc, n_events=n,
-                             tick_origin=margin, row_step=1, shape=(n_t, n_c), threshold=thr[tps.event])
-        img[side] = img[side, ::-1]
-        images[plane] = img
+        row0 = _window_rows(tps, n, thr, side, grid_rows, n_t)
+        origin[:, ip, 0] = origin_row + row0 - margin
+        # grid row g is tick g on the +x side and tick grid_rows − 1 − g on the −x side
+        images[plane] = draw_tp_images(tps.event, tps.tick, tps.channel, tps.sot, tps.stp, tps.peak, tps.adc,
+                                       n_events=n, tick_origin=np.where(side, grid_rows - 1 - row0, row0),
+                                       row_step=np.where(side, -1, 1), shape=(n_t, n_c), threshold=thr[tps.event])
     return images, origin.astype(np.int32)
 
 

@@ -1,11 +1,12 @@
 """The simulated trigger-primitive maker: waveforms to TPs, as DUNE's hit finder does per channel.
 
-On each channel, every run of consecutive samples with |signal| ≥ threshold is one TP:
-its first tick, samples over threshold, samples from the start to the largest sample, the
-peak ADC and the ADC integral (the sum of the samples of the run). On the induction planes
-the hit finder sees |signal| and bridges the zero crossing between the two lobes of a
-bipolar pulse: in the real images an induction channel shows about one contiguous run
-(1.1–1.2 runs per hit channel, 8–9 samples), not two runs with a gap. Noise TPs are added at the
+On each channel, every run of consecutive samples at or above the threshold is one TP: its
+first tick, samples over threshold, samples from the start to the largest sample, the peak
+ADC and the ADC integral (the sum of the samples of the run). DUNE's simple-threshold TP
+maker compares the signed, pedestal-subtracted sample with the threshold, so on the
+induction planes only the positive lobe of a bipolar pulse makes a TP
+(``readout.induction_lobes = "positive"``); the earlier model, TPs of |signal| with the zero
+crossing between the lobes bridged, stays available (``"both"``). Noise TPs are added at the
 rate measured in the real dumps. The images are then drawn from the TPs by
 :mod:`edkeras.events.tpimage`, the code that draws real DUNE events.
 """
@@ -61,11 +62,10 @@ def find_tps(signal: np.ndarray, threshold: float | np.ndarray, bridge: int = 0)
     """TPs of waveforms ``signal`` (n, ticks, channels), time running along axis 1.
 
     Args:
-        signal: ADC samples ≥ 0 (|signal| for the induction planes).
+        signal: ADC samples (signed; |signal| for the earlier two-lobe induction model).
         threshold: ADC, one value or one per event (n,).
         bridge: a TP continues across at most this many samples below threshold (the
-            zero crossing between the two lobes of an induction pulse: the real induction
-            TPs of one hit cover both lobes without a gap, ``physics/REAL_TP_STATS.md``).
+            zero crossing between the two lobes of |signal|, ``induction_lobes = "both"``).
     """
     n, n_t, n_c = signal.shape
     thr = np.asarray(threshold, dtype=signal.dtype)
@@ -86,8 +86,8 @@ def find_tps(signal: np.ndarray, threshold: float | np.ndarray, bridge: int = 0)
     adc = np.add.reduceat(values, offsets)
     peak = np.maximum.reduceat(values, offsets)
     owner = np.repeat(np.arange(sot.size), sot)
-    # the first sample within 1e-3 ADC of the peak: the two lobes of an induction pulse are
-    # equally high, and float rounding must not decide which one holds the peak
+    # the first sample within 1e-3 ADC of the peak: the two lobes of |signal| (induction_lobes
+    # "both") are equally high, and float rounding must not decide which one holds the peak
     at_peak = np.flatnonzero(values >= peak[owner] - 1e-3)
     _, first = np.unique(owner[at_peak], return_index=True)
     stp = at_peak[first] - offsets

@@ -3,9 +3,10 @@
 A *pulse* (the image analogue of a trigger primitive, TP) is a run of consecutive non-zero
 samples in one channel of one plane; its length is the samples over threshold and its sum
 the ADC integral. Pulses are clustered with the public DUNE pointing pipeline's rules
-(REAL_TP_STATS.md): pulses with fewer than 2 samples dropped; two pulses join when their
-channels differ by at most 2 and the gap between one's end and the other's start is at most
-3 ticks; clusters need ≥ 2 pulses; the *main cluster* has the largest ADC sum.
+(REAL_TP_STATS.md) as the ingest applies them (:func:`edkeras.events.blips.cluster_tps`):
+pulses with fewer than 2 samples dropped; two pulses join when their channels differ by at
+most 2 and at most 3 empty ticks lie between them; clusters need ≥ 2 pulses; the *main
+cluster* has the largest ADC sum.
 
 :data:`REAL_ES_MEDIANS` holds the real ES medians of ``shared/physics/REAL_TP_STATS.md``
 (10 events of the full DUNE simulation: each median is uncertain by tens of per cent).
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edkeras.core.detector import PLANES
+from edkeras.events.blips import MAX_TIME_GAP, cluster_tps
 
 __all__ = ["REAL_ES_MEDIANS", "Pulses", "compare_with_real", "find_pulses", "plane_statistics", "tp_statistics"]
 
@@ -66,28 +68,6 @@ def find_pulses(images: np.ndarray) -> Pulses:
     return Pulses(event=rs // c, channel=rs % c, start=ts, length=length, adc=adc)
 
 
-def _clusters(ch: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Cluster labels of one event's pulses (union-find on the pipeline's joining rule)."""
-    k = ch.size
-    parent = np.arange(k)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    near = (np.abs(ch[:, None] - ch[None, :]) <= 2) & (
-        np.maximum(start[:, None], start[None, :]) - np.minimum(end[:, None], end[None, :]) <= 3
-    )
-    ii, jj = np.nonzero(np.triu(near, 1))
-    for i, j in zip(ii.tolist(), jj.tolist()):
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[ri] = rj
-    return np.array([find(i) for i in range(k)])
-
-
 def plane_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-event TP statistics of one plane (images (N, T, C)).
 
@@ -110,26 +90,34 @@ def plane_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
         "pulse_adc": p.adc,
     }
     keep = p.length >= 2
-    order = np.argsort(p.event[keep], kind="stable")
-    ev, ch = p.event[keep][order], p.channel[keep][order]
-    st, ln, adc = p.start[keep][order], p.length[keep][order], p.adc[keep][order]
-    bounds = np.searchsorted(ev, np.arange(n + 1))
-    for e in range(n):
-        a, b = bounds[e], bounds[e + 1]
-        if b - a < 2:
-            continue
-        lab = _clusters(ch[a:b], st[a:b], st[a:b] + ln[a:b] - 1)
-        _labels, inv, counts = np.unique(lab, return_inverse=True, return_counts=True)
-        sums = np.bincount(inv, weights=adc[a:b])
-        valid = counts >= 2
-        if not valid.any():
-            continue
-        main = int(np.argmax(np.where(valid, sums, -1.0)))
-        m = inv == main
-        out["main_channels"][e] = np.unique(ch[a:b][m]).size
-        out["main_ticks"][e] = (st[a:b][m] + ln[a:b][m]).max() - st[a:b][m].min()
-        out["main_share"][e] = sums[main] / out["adc"][e]
-        out["other_clusters"][e] = valid.sum() - 1
+    if not keep.any():
+        return out
+    ev, ch, st, adc = p.event[keep], p.channel[keep], p.start[keep], p.adc[keep]
+    end = st + p.length[keep]
+    shift = ev * (int(end.max()) + MAX_TIME_GAP + 1)  # each event on a time span of its own
+    lab = cluster_tps(ch, st + shift, end + shift)  # the ingest's rules; clusters of >= 2 pulses
+    inside = lab >= 0
+    if not inside.any():
+        return out
+    lab, ev, ch, st, end, adc = lab[inside], ev[inside], ch[inside], st[inside], end[inside], adc[inside]
+    k = int(lab.max()) + 1
+    sums = np.bincount(lab, weights=adc, minlength=k)
+    owner = np.zeros(k, dtype=np.int64)
+    owner[lab] = ev
+    order = np.lexsort((-sums, owner))  # per event, its largest cluster first
+    main = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    e = owner[main]
+    first = np.full(k, np.iinfo(np.int64).max)
+    last = np.full(k, np.iinfo(np.int64).min)
+    np.minimum.at(first, lab, st)
+    np.maximum.at(last, lab, end)
+    width = int(ch.max()) + 1
+    pairs = np.unique(lab * width + ch)
+    channels = np.bincount(pairs // width, minlength=k)
+    out["main_channels"][e] = channels[main]
+    out["main_ticks"][e] = last[main] - first[main]
+    out["main_share"][e] = sums[main] / out["adc"][e]
+    out["other_clusters"][e] = np.bincount(owner, minlength=n)[e] - 1
     return out
 
 
