@@ -52,6 +52,26 @@ def test_a_simulation_agrees_with_itself_and_not_with_a_changed_gain():
     x = {r["statistic"]: r for r in c.rows if r["plane"] == "X"}
     assert x["adc_per_mev"]["verdict"] == "differs" and x["adc_per_mev"]["ratio"] > 1.4
     assert c.to_dict()["uv_asymmetry"][0]["statistic"] == "pixels"
+    # windows that do not line up in time: U moved by 5 rows against X (what a window centred
+    # on the charge, not on the plane's own TPs, does to a one-lobe induction image)
+    moved = simulate(300, seed=2, config=SimConfig(channel="es"))
+    moved.U[:] = np.roll(moved.U, 5, axis=1)
+    d = compare_batches(a, moved, k=5)
+    offset = {r["plane"]: r for r in d.rows if r["statistic"] == "x_offset"}
+    assert set(offset) == {"U", "V"}
+    assert offset["U"]["verdict"] == "differs" and offset["U"]["other"] > 3.5 and offset["V"]["verdict"] == "agree"
+    assert offset["U"]["reference"] < 1.5  # each plane centred on its own TPs
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edkeras.reports.plots.compare import comparison_figure
+
+    fig = comparison_figure(d)
+    points = [len(ax.lines) for ax in fig.axes[:3]]
+    plt.close(fig)
+    assert points[0] > points[2]  # x_offset drawn on U, absent on X
 
 
 def test_bad_input_is_one_clear_error(tmp_path):

@@ -42,6 +42,7 @@ STATISTICS: dict[str, str] = {
     "channels": "channels spanned by the main cluster",
     "adc_per_mev": "window ADC sum per MeV of true energy",
     "other_clusters": "clusters besides the main one",
+    "x_offset": "|charge-centre row − X's|, rows (how the planes' windows line up in time)",
 }
 """Per-plane statistics (name → what it is)."""
 
@@ -57,10 +58,19 @@ def image_statistics(images: np.ndarray, energy: np.ndarray | None = None) -> di
     Args:
         images: (N, T, C) ADC images (0 = below threshold).
         energy: (N,) true energy in MeV for ``adc_per_mev`` (NaN without it).
+
+    Returns:
+        one (N,) array per name of :data:`STATISTICS`, and ``row_centre`` (the charge-weighted
+        mean row); ``x_offset`` needs the X plane's images and is NaN here
+        (:func:`compare_batches` fills it).
     """
     images = np.asarray(images, dtype=np.float32)
     n = images.shape[0]
     out = {k: np.full(n, np.nan) for k in STATISTICS}
+    profile = images.sum(axis=2, dtype=np.float64)  # ADC per row
+    total = profile.sum(axis=1)
+    rows = np.arange(images.shape[1]) + 0.5
+    out["row_centre"] = np.where(total > 0, (profile * rows).sum(axis=1) / np.where(total > 0, total, 1.0), np.nan)
     for i in range(n):
         img = images[i]
         lit = img > 0
@@ -183,10 +193,16 @@ def compare_batches(reference: Any, other: Any, *, names: tuple[str, str] = ("re
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     medians: dict[tuple[str, str, str], float] = {}
+    stats = {(who, p): image_statistics(b.images[p][sel], e[sel])
+             for who, b, sel, e in (("reference", reference, ref_ok, e_ref), ("other", other, match, e_oth))
+             for p in PLANES}
+    for (who, p), st in stats.items():
+        st["x_offset"] = np.abs(st["row_centre"] - stats[(who, "X")]["row_centre"])
     for p in PLANES:
-        s_ref = image_statistics(reference.images[p][ref_ok], e_ref[ref_ok])
-        s_oth = image_statistics(other.images[p][match], e_oth[match])
+        s_ref, s_oth = stats[("reference", p)], stats[("other", p)]
         for stat in STATISTICS:
+            if p == "X" and stat == "x_offset":
+                continue
             a = _centre_ci(s_ref[stat], rng, stat)
             b = _centre_ci(s_oth[stat], rng, stat)
             medians[(p, stat, "reference")], medians[(p, stat, "other")] = a[0], b[0]

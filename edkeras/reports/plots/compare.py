@@ -29,7 +29,9 @@ def comparison_figure(comparison: Any, tolerance: float | None = None) -> Any:
         ax.axvspan(1 - tol, 1 + tol, color="0.88", zorder=0)
         ax.axvline(1.0, color="0.5", lw=0.8)
         for i, stat in enumerate(names):
-            row = next(r for r in comparison.rows if r["plane"] == plane and r["statistic"] == stat)
+            row = next((r for r in comparison.rows if r["plane"] == plane and r["statistic"] == stat), None)
+            if row is None:  # not measured on this plane (x_offset on X)
+                continue
             ref, oth = row["reference"], row["other"]
             if not ref or oth is None:
                 continue
