@@ -14,6 +14,8 @@ Example (the H200 run quoted in benchmarks/README.md):
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -42,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-spread", action="store_true", help="train without the detector-response spread")
     p.add_argument("--head", choices=("vmf", "axial"), default="vmf",
                    help="vmf (direction + κ; the shipped compact_vmf) or axial (axis + sense, two-peak tables)")
+    p.add_argument("--initial-weights", default=None, metavar="MODEL",
+                   help="fine-tune: start from this model's weights (pretrained:NAME, a run folder or a .keras file)")
+    p.add_argument("--seed", type=int, default=20261204, help="simulation seed of the training sample")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop training after the epoch that ends past S seconds (the epoch is still chosen on validation)")
     args = p.parse_args(argv)
 
-    from edkeras.core.schema import from_dict
+    from edkeras.core.schema import from_dict, to_dict
     from edkeras.events.sim import SimConfig, simulate_to_file
 
     t0 = time.time()
@@ -54,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     spread = {} if args.no_spread else RESPONSE_SPREAD
     sim_cfg = from_dict(SimConfig, {"channel": "mix", "response": spread})
-    train_file = data_dir / f"production_{args.events}{'' if spread else '_nospread'}.h5"
+    # the simulator's settings are part of the name: a file of an earlier simulator version is not reused
+    version = hashlib.sha256(json.dumps(to_dict(sim_cfg), sort_keys=True).encode()).hexdigest()[:8]
+    train_file = data_dir / f"production_{args.events}_{args.seed}_{version}.h5"
     if not train_file.exists():
-        simulate_to_file(train_file, args.events, seed=20261204, config=sim_cfg, workers=args.workers)
+        simulate_to_file(train_file, args.events, seed=args.seed, config=sim_cfg, workers=args.workers)
     t_sim = time.time() - t0
 
     from edkeras.reco.evaluate import evaluate
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                   "bootstrap_samples": 300},
         data_options={"cache": True},
     )
+    if args.initial_weights:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, initial_weights=args.initial_weights))
     import keras
 
     class TimeLimit(keras.callbacks.Callback):
@@ -85,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         "head": args.head, "events": args.events, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
         "batch_size": args.batch_size, "sample_passes": result.epochs_run * int(args.events * 0.7),
         "simulate_s": round(t_sim, 1), "train_s": round(t_train, 1), "response_spread": spread,
-        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "initial_weights": args.initial_weights,
+        "train_file": str(train_file), "learning_rate": args.learning_rate,
         "test": result.metrics.get("test", {}).get("overall"), "val": result.metrics.get("val", {}).get("overall"),
     }
     if args.real and Path(args.real).exists():

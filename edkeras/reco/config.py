@@ -102,14 +102,22 @@ class ModelConfig:
     ``options`` are checked against :func:`edkeras.reco.models.builder_options` when the model
     is built (an unknown option is an error naming it). ``input_shape`` comes from the event
     files and ``energy_conditioning`` from ``data.energy_input``; ``head`` is set here.
+
+    ``initial_weights`` starts training from the weights of another model of the same
+    architecture instead of a random initialisation (fine-tuning, e.g. a shipped model on a
+    new simulator version): ``pretrained:NAME``, a finished run folder or a ``.keras`` file.
+    A resumed run restores its own checkpoint instead.
     """
 
     name: str = "compact"
     head: Literal["direction", "vmf", "axial", "multitask"] = "direction"
     options: dict = field(default_factory=dict)
+    initial_weights: str | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.name), "model.name", "a registered builder name", self.name)
+        _require(self.initial_weights is None or (isinstance(self.initial_weights, str) and bool(self.initial_weights)),
+                 "model.initial_weights", "pretrained:NAME, a run folder or a .keras file", self.initial_weights)
         for key, where in (("head", "model.head"), ("energy_conditioning", "data.energy_input")):
             if key in self.options:
                 raise ConfigError(f"model.options.{key}: set it with {where}, not as a builder option")

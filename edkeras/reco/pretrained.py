@@ -24,7 +24,9 @@ __all__ = [
     "SHIPPED_DIR",
     "TABLES_FILE",
     "card_markdown",
+    "copy_initial_weights",
     "deflate_keras_file",
+    "initial_weights_file",
     "list_pretrained",
     "load_pretrained",
     "model_card",
@@ -162,6 +164,48 @@ def resolve_run_dir(spec: str | os.PathLike) -> Path:
         model_card(name)
         return pretrained_dir(name)
     return Path(text)
+
+
+def initial_weights_file(spec: str) -> Path:
+    """The ``.keras`` file named by ``model.initial_weights``: ``pretrained:NAME``, a run folder
+    (its ``model.keras``) or the file itself; an error says what is missing."""
+    path = resolve_run_dir(spec)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise InputError(f"model.initial_weights: {path} does not exist; expected pretrained:NAME, a finished run "
+                         "folder or a .keras file")
+    return path
+
+
+def copy_initial_weights(model: Any, spec: str) -> Path:
+    """Set the weights of ``model`` to those of the model named by ``spec`` (same architecture).
+
+    Raises:
+        InputError: the file cannot be loaded, or its weights differ from the model's in number
+            or shape (the first mismatch named).
+    """
+    import keras
+
+    # here, not at the top: the cards and tables of this module are read without TensorFlow
+    import edkeras.reco.models  # noqa: F401  (registers what the saved model names)
+
+    path = initial_weights_file(spec)
+    try:
+        source = keras.saving.load_model(path, compile=False)
+    except Exception as e:
+        raise InputError(f"model.initial_weights: {path} cannot be loaded as a Keras model ({type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'})") from None
+    have, want = source.weights, model.weights
+    if len(have) != len(want):
+        raise InputError(f"model.initial_weights: {path} holds {len(have)} weight tensors, the model of this run "
+                         f"{len(want)}; the architecture (model.name, head, options) must be the same")
+    for a, b in zip(have, want):
+        if tuple(a.shape) != tuple(b.shape):
+            raise InputError(f"model.initial_weights: {path}: weight {b.path} has shape {tuple(a.shape)} there and "
+                             f"{tuple(b.shape)} in this run; the architecture must be the same")
+    model.set_weights(source.get_weights())
+    return path
 
 
 def pretrained_tables(name: str) -> Path:

@@ -52,6 +52,7 @@ from edkeras.reco.keras_metrics import AngularErrorDeg, VMFConeCoverage
 from edkeras.reco.losses import get_loss, multitask_losses
 from edkeras.reco.models import build_model, builder_options
 from edkeras.reco.multi_worker import barrier, is_chief, multi_worker_strategy
+from edkeras.reco.pretrained import copy_initial_weights, initial_weights_file
 from edkeras.reco.run_data import prepare_data
 from edkeras.reco.runs import check_run_name, environment, model_identity, prepare_run, run_lock, runs_dir
 
@@ -121,6 +122,8 @@ def check_run_config(config: RunConfig) -> None:
 
     m, t = config.model, config.training
     _check_model_names(m)
+    if m.initial_weights:
+        initial_weights_file(m.initial_weights)
     try:
         if m.head == "multitask":
             multitask_losses(t.loss, energy_weight=t.energy_loss_weight,
@@ -444,6 +447,8 @@ def _train_locked(
             )
         with _scope(strategy):
             model = build_run_model(config, data.index.image_shape)
+            if config.model.initial_weights:  # fine-tuning (a resume then restores its own checkpoint)
+                copy_initial_weights(model, config.model.initial_weights)
             compile_model(model, config)
             if t.strategy == "multi_worker":  # every worker creates its variables (collective ops) in one order
                 model.optimizer.build(model.trainable_variables)
