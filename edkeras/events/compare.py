@@ -196,7 +196,7 @@ def compare_batches(reference: Any, other: Any, *, names: tuple[str, str] = ("re
     stats = {(who, p): image_statistics(b.images[p][sel], e[sel])
              for who, b, sel, e in (("reference", reference, ref_ok, e_ref), ("other", other, match, e_oth))
              for p in PLANES}
-    for (who, p), st in stats.items():
+    for (who, _plane), st in stats.items():
         st["x_offset"] = np.abs(st["row_centre"] - stats[(who, "X")]["row_centre"])
     for p in PLANES:
         s_ref, s_oth = stats[("reference", p)], stats[("other", p)]
