@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BLIP_MIN_MEV", "BOX_CHANNELS", "BOX_TICKS", "blip_features", "charge_tps", "cluster_tps"]
+__all__ = ["BLIP_MIN_MEV", "BOX_CHANNELS", "BOX_TICKS", "best_per_event", "blip_features", "charge_tps", "cluster_tps"]
 
 BOX_TICKS = 375
 """Half-height of the box round the main cluster, ticks (375 × 0.08 cm = 30 cm of drift)."""
@@ -102,6 +102,13 @@ def cluster_tps(
     rank[kept_comps] = np.arange(len(kept_comps))
     labels[order] = np.where(good, rank[comp], -1)
     return labels
+
+
+def best_per_event(owner: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the highest-scoring cluster of each event that has one (``owner``: each
+    cluster's event), in event order; ties go to the lower index."""
+    order = np.lexsort((-np.asarray(score), owner))
+    return order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
 
 
 def charge_tps(
@@ -182,11 +189,9 @@ def blip_features(
         score = c_adc
     else:  # the cluster holding most of the chosen TPs' charge
         score = np.bincount(lab, weights=adc * np.asarray(main, dtype=bool), minlength=k)
-    order = np.lexsort((-score, c_event))  # per event, the best cluster first
-    first = np.ones(k, dtype=bool)
-    first[1:] = c_event[order][1:] != c_event[order][:-1]
+    best = best_per_event(c_event, score)
     main_of = np.full(n, -1, dtype=np.int64)
-    main_of[c_event[order][first]] = order[first]
+    main_of[c_event[best]] = best
     m = main_of[c_event]
     near = ((np.arange(k) != m) & (np.abs(c_tick - c_tick[m]) <= BOX_TICKS)
             & (np.abs(c_chan - c_chan[m]) <= BOX_CHANNELS) & (c_adc >= BLIP_MIN_MEV * adc_per_mev))

@@ -12,7 +12,7 @@ import scipy.fft
 from scipy.special import ndtr
 
 from edkeras.core.detector import DRIFT_PER_TICK, PITCH, PLANES, plane_unit_vector
-from edkeras.events.blips import MAX_TIME_GAP, blip_features, charge_tps, cluster_tps
+from edkeras.events.blips import MAX_TIME_GAP, best_per_event, blip_features, charge_tps, cluster_tps
 from edkeras.events.sim.config import ReadoutConfig, SimConfig
 from edkeras.events.sim.tables import W_ION_MEV
 from edkeras.events.sim.tps import TPs, find_tps, noise_tps
@@ -104,8 +104,7 @@ def _window_rows(tps: TPs, n: int, thr: np.ndarray, side: np.ndarray, grid_rows:
     adc = np.bincount(lab, weights=tps.adc[sel], minlength=k)
     owner = np.zeros(k, dtype=np.int64)
     owner[lab] = tps.event[sel]
-    order = np.lexsort((-adc, owner))  # per event, its largest cluster first
-    first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    first = best_per_event(owner, adc)  # per event, its largest cluster
     tc = time_centres(lab, k, tps.tick[sel], tps.sot[sel], tps.stp[sel], tps.peak[sel], tps.adc[sel],
                       thr[tps.event[sel]])[first]
     e = owner[first]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edkeras.core.detector import PLANES
-from edkeras.events.blips import MAX_TIME_GAP, cluster_tps
+from edkeras.events.blips import MAX_TIME_GAP, best_per_event, cluster_tps
 
 __all__ = ["REAL_ES_MEDIANS", "Pulses", "compare_with_real", "find_pulses", "plane_statistics", "tp_statistics"]
 
@@ -104,8 +104,7 @@ def plane_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
     sums = np.bincount(lab, weights=adc, minlength=k)
     owner = np.zeros(k, dtype=np.int64)
     owner[lab] = ev
-    order = np.lexsort((-sums, owner))  # per event, its largest cluster first
-    main = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    main = best_per_event(owner, sums)  # per event, its largest cluster
     e = owner[main]
     first = np.full(k, np.iinfo(np.int64).max)
     last = np.full(k, np.iinfo(np.int64).min)
