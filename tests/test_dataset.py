@@ -226,3 +226,61 @@ def test_default_dataset_generated_once_and_safe_concurrently(tmp_path, monkeypa
         assert len(ev) == 6 and ev.source.get("seed") in (11, None)
     with pytest.raises(InputError, match="n_events must be an integer >= 1"):
         default_dataset(n_events=0)
+
+
+def test_hdf5_lock_is_the_lock_every_h5py_call_takes(two_files):
+    """A chunk read under HDF5_LOCK must also hold off h5py calls made elsewhere (a writer,
+    Keras saving weights): h5py's read_direct_chunk does not take h5py's own lock."""
+    import time
+
+    import h5py
+
+    from edkeras.events.eventfile import HDF5_LOCK
+
+    done = threading.Event()
+
+    def open_elsewhere():
+        with h5py.File(two_files[0], "r"):
+            done.set()
+
+    with HDF5_LOCK:
+        t = threading.Thread(target=open_elsewhere)
+        t.start()
+        time.sleep(0.3)
+        assert not done.is_set()  # the other thread's h5py call waits for the lock
+    t.join(10)
+    assert done.is_set()
+
+
+def test_streaming_reads_stay_right_beside_a_writing_thread(two_files, tmp_path):
+    """Chunk reads (reader threads) and another thread's HDF5 writes at once: before the
+    reads took h5py's lock this corrupted HDF5 (segmentation fault, "no VOL object wrap
+    context", "double free or corruption" at exit)."""
+    fa, fb, a, b = two_files
+    truth = _truth([a, b])
+    ds = EventDataset(index_events([fa, fb]), 32, training=False, readers=2)
+    stop, errors = threading.Event(), []
+
+    def write_files():
+        batch = random_batch(20, shape=SHAPE, seed=5)
+        k = 0
+        while not stop.is_set():
+            try:
+                write_events(tmp_path / f"w{k % 3}.h5", batch, source={}, overwrite=True)
+            except Exception as e:  # reported by the assertion below
+                errors.append(repr(e))
+            k += 1
+
+    writer = threading.Thread(target=write_files)
+    writer.start()
+    try:
+        for _ in range(15):
+            for i in range(len(ds)):
+                x, _ = ds[i]
+                assert np.array_equal(x["view_u"], truth["U"][i * 32 : (i + 1) * 32])
+            ds._windows.clear()  # read the files again on the next pass
+    finally:
+        stop.set()
+        writer.join(30)
+    assert not errors
+    assert all(c is not None for c in ds._codecs.values())  # the chunk path was the one raced

@@ -46,12 +46,23 @@ __all__ = [
     "write_events",
 ]
 
-HDF5_LOCK = threading.RLock()
+
+def _h5py_lock():
+    """h5py's own global lock, which every high-level h5py call holds."""
+    from h5py import _objects
+
+    return getattr(_objects, "phil", None) or threading.RLock()
+
+
+HDF5_LOCK = _h5py_lock()
 """Held around every HDF5 call that edkeras makes on an event file: opening, reading,
-closing. The HDF5 library is not thread-safe across handles of one file (a handle closed in
-one thread while another thread reads the same file fails with "no VOL object wrap
-context"), and the streaming dataset reads in background threads; decompression happens
-outside the lock, so the lock costs no parallelism."""
+closing. The HDF5 library is not thread-safe, and the streaming dataset reads in background
+threads. This is h5py's own global lock (``phil``), not a lock of ours: h5py's low-level
+``DatasetID.read_direct_chunk`` (h5py 3.14) does not take it, so a chunk read under a
+separate lock still ran beside any other thread's h5py call (a writer, Keras saving
+weights) and corrupted HDF5's state: "no VOL object wrap context", a segmentation fault,
+or "double free or corruption" at exit (``tests/test_dataset.py`` races the two).
+Decompression happens outside the lock, so the lock costs no parallelism."""
 
 FORMAT = "edkeras-events"
 VERSION = 1
