@@ -45,6 +45,15 @@ def test_a_simulation_agrees_with_itself_and_not_with_a_changed_gain():
     b = simulate(300, seed=2, config=SimConfig(channel="es"))
     same = compare_batches(a, b, k=5)
     assert same.n_differ == 0, [r for r in same.rows if r["verdict"] == "differs"]
+    assert same.n_asymmetry_differ == 0, [a for a in same.asymmetry if a["verdict"] == "differs"]
+    # a U-V difference: V 1.5 times brighter changes the ADC asymmetry, not the pixel count's
+    bright = simulate(300, seed=2, config=SimConfig(channel="es"))
+    bright.V[:] *= 1.5
+    asym = {a["statistic"]: a for a in compare_batches(a, bright, k=5).asymmetry}
+    assert asym["adc_median"]["verdict"] == "differs" and 0.6 < asym["adc_median"]["other"] < 0.75
+    lo, hi = asym["adc_median"]["other_interval"]
+    assert lo <= asym["adc_median"]["other"] <= hi
+    assert asym["pixels"]["verdict"] == "agree"
     from edkeras.core.schema import from_dict
 
     loud = simulate(300, seed=2, config=from_dict(SimConfig, {"channel": "es", "readout": {"gain_collection": 0.35}}))

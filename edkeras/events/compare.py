@@ -126,6 +126,25 @@ def _centre_ci(values: np.ndarray, rng: np.random.Generator, stat: str, n_boot: 
     return float(centre(v)), float(np.percentile(boots, 16)), float(np.percentile(boots, 84))
 
 
+def _ratio_ci(u: np.ndarray, v: np.ndarray, rng: np.random.Generator, stat: str, n_boot: int = 1000
+              ) -> tuple[float, float, float]:
+    """centre(U) / centre(V) of the same events, with a 68 % bootstrap interval that resamples
+    events (U and V of an event together)."""
+    ok = np.isfinite(u) & np.isfinite(v)
+    u, v = u[ok], v[ok]
+    if u.size == 0:
+        return math.nan, math.nan, math.nan
+    centre = np.mean if stat in MEAN_STATISTICS else np.median
+    idx = rng.integers(0, u.size, size=(n_boot, u.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = centre(u) / centre(v)
+        boots = centre(u[idx], axis=1) / centre(v[idx], axis=1)
+    boots = boots[np.isfinite(boots)]
+    if not math.isfinite(full) or boots.size == 0:
+        return math.nan, math.nan, math.nan
+    return float(full), float(np.percentile(boots, 16)), float(np.percentile(boots, 84))
+
+
 @dataclass
 class Comparison:
     """The result of :func:`compare_batches`: ``rows`` (one dict per plane and statistic),
@@ -152,6 +171,10 @@ class Comparison:
     @property
     def n_differ(self) -> int:
         return sum(r["verdict"] == "differs" for r in self.rows)
+
+    @property
+    def n_asymmetry_differ(self) -> int:
+        return sum(a["verdict"] == "differs" for a in self.asymmetry)
 
 
 def _clean(x: float) -> float | None:
@@ -192,7 +215,6 @@ def compare_batches(reference: Any, other: Any, *, names: tuple[str, str] = ("re
     match = oth_ok[matched_indices(e_ref[ref_ok], e_oth[oth_ok], k=k)]
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    medians: dict[tuple[str, str, str], float] = {}
     stats = {(who, p): image_statistics(b.images[p][sel], e[sel])
              for who, b, sel, e in (("reference", reference, ref_ok, e_ref), ("other", other, match, e_oth))
              for p in PLANES}
@@ -205,7 +227,6 @@ def compare_batches(reference: Any, other: Any, *, names: tuple[str, str] = ("re
                 continue
             a = _centre_ci(s_ref[stat], rng, stat)
             b = _centre_ci(s_oth[stat], rng, stat)
-            medians[(p, stat, "reference")], medians[(p, stat, "other")] = a[0], b[0]
             ratio = b[0] / a[0] if (math.isfinite(a[0]) and a[0] != 0 and math.isfinite(b[0])) else math.nan
             rows.append({"plane": p, "statistic": stat, "reference": _clean(a[0]),
                          "reference_interval": [_clean(a[1]), _clean(a[2])], "other": _clean(b[0]),
@@ -214,9 +235,11 @@ def compare_batches(reference: Any, other: Any, *, names: tuple[str, str] = ("re
     asym = []
     for stat in STATISTICS:
         entry: dict[str, Any] = {"statistic": stat}
-        for who in ("reference", "other"):
-            u, v = medians[("U", stat, who)], medians[("V", stat, who)]
-            entry[who] = _clean(u / v) if (math.isfinite(u) and math.isfinite(v) and v != 0) else None
+        ratios = {who: _ratio_ci(stats[(who, "U")][stat], stats[(who, "V")][stat], rng, stat)
+                  for who in ("reference", "other")}
+        for who, r in ratios.items():
+            entry[who], entry[f"{who}_interval"] = _clean(r[0]), [_clean(r[1]), _clean(r[2])]
+        entry["verdict"] = _verdict(ratios["reference"], ratios["other"], tolerance)
         asym.append(entry)
     return Comparison(ra, oa, int(ref_ok.size), int(oth_ok.size), int(match.size), float(tolerance), rows, asym)
 
@@ -255,11 +278,11 @@ def format_comparison(c: Comparison) -> str:
         lines.append(f"{r['plane']:5} {r['statistic']:16} {fmt(r['reference'], r['reference_interval']):>24} "
                      f"{fmt(r['other'], r['other_interval']):>24} {ratio:>6}  {r['verdict']}")
     lines.append("")
-    lines.append("U/V asymmetry (U median / V median):")
+    lines.append("U/V asymmetry (U median / V median; events resampled with both planes):")
     for a in c.asymmetry:
-        ref = "n/a" if a["reference"] is None else f"{a['reference']:.2f}"
-        oth = "n/a" if a["other"] is None else f"{a['other']:.2f}"
-        lines.append(f"  {a['statistic']:16} reference {ref:>6}   other {oth:>6}")
+        lines.append(f"U/V   {a['statistic']:16} {fmt(a['reference'], a['reference_interval']):>24} "
+                     f"{fmt(a['other'], a['other_interval']):>24} {'':>6}  {a['verdict']}")
     lines.append("")
-    lines.append(f"{c.n_differ} of {len(c.rows)} statistics differ")
+    lines.append(f"{c.n_differ} of {len(c.rows)} statistics differ; "
+                 f"{c.n_asymmetry_differ} of {len(c.asymmetry)} U/V asymmetries differ")
     return "\n".join(lines)
