@@ -115,13 +115,18 @@ def matched_indices(reference: np.ndarray, other: np.ndarray, k: int = 20) -> np
     return np.argsort(dist, axis=1, kind="stable")[:, :k].ravel()
 
 
+def _centre(stat: str) -> Any:
+    """The centre of a statistic: the mean for counts of rare things, else the median."""
+    return np.mean if stat in MEAN_STATISTICS else np.median
+
+
 def _centre_ci(values: np.ndarray, rng: np.random.Generator, stat: str, n_boot: int = 1000
                ) -> tuple[float, float, float]:
     """Median (mean for counts of rare things) with its 68 % bootstrap interval."""
     v = values[np.isfinite(values)]
     if v.size == 0:
         return math.nan, math.nan, math.nan
-    centre = np.mean if stat in MEAN_STATISTICS else np.median
+    centre = _centre(stat)
     boots = centre(v[rng.integers(0, v.size, size=(n_boot, v.size))], axis=1)
     return float(centre(v)), float(np.percentile(boots, 16)), float(np.percentile(boots, 84))
 
@@ -134,7 +139,7 @@ def _ratio_ci(u: np.ndarray, v: np.ndarray, rng: np.random.Generator, stat: str,
     u, v = u[ok], v[ok]
     if u.size == 0:
         return math.nan, math.nan, math.nan
-    centre = np.mean if stat in MEAN_STATISTICS else np.median
+    centre = _centre(stat)
     idx = rng.integers(0, u.size, size=(n_boot, u.size))
     with np.errstate(divide="ignore", invalid="ignore"):
         full = centre(u) / centre(v)
