@@ -18,6 +18,7 @@ mkdir -p "$OUT"
 if [ "$QUICK" = "--quick" ]; then
   $PY benchmarks/simulate.py --quick >"$OUT/simulate.json"
   $PY benchmarks/train.py --quick >"$OUT/train.json"
+  $PY benchmarks/fit_memory.py --events 3500 --steps 20 >"$OUT/fit_memory.json"
   $PY benchmarks/pipeline.py --quick >"$OUT/pipeline.json"
   $PY benchmarks/pointing.py --quick >"$OUT/pointing.json"
   $PY benchmarks/oracle.py --quick >"$OUT/oracle.json"
@@ -26,6 +27,7 @@ if [ "$QUICK" = "--quick" ]; then
 else
   $PY benchmarks/simulate.py >"$OUT/simulate.json"
   $PY benchmarks/train.py >"$OUT/train.json"
+  $PY benchmarks/fit_memory.py >"$OUT/fit_memory.json"
   $PY benchmarks/pipeline.py >"$OUT/pipeline.json"
   $PY benchmarks/pointing.py >"$OUT/pointing.json"
   $PY benchmarks/alert.py >"$OUT/alert.json"

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edkeras.core.memory import hold_freed_memory
 from edkeras.events.eventfile import INTERACTION_CODES
 from edkeras.reco.calibration import sigma_cone_deg
 from edkeras.reco.metrics import (
@@ -38,6 +39,7 @@ def predict_arrays(model: Any, dataset: Any, head: str, uncertainty: str | None 
     ``uncertainty`` names the vmf head's column 3 (:func:`edkeras.reco.config.uncertainty_output`):
     ``"kappa"`` or ``"sigma"``; it is returned under that key.
     """
+    hold_freed_memory()  # as in edkeras.reco.training.train
     out = model.predict(dataset, verbose=0)
     if not isinstance(out, dict):
         out = {"direction": out}

@@ -18,6 +18,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from edkeras.core.memory import hold_freed_memory
 from edkeras.core.schema import ConfigError, apply_overrides
 from edkeras.reco.callbacks import LearningRate
 from edkeras.reco.dataset import EpochSync, EventDataset
@@ -145,6 +146,7 @@ class RunHyperModel(keras_tuner.HyperModel):
         callbacks += list(kwargs.pop("callbacks", []) or [])
         kwargs.setdefault("epochs", t.epochs)
         kwargs.pop("shuffle", None)
+        hold_freed_memory()  # as in edkeras.reco.training.train
         try:
             return model.fit(
                 train_ds, *args, steps_per_epoch=train_ds.steps_per_epoch, shuffle=False,

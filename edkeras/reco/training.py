@@ -30,6 +30,7 @@ import numpy as np
 
 from edkeras.core.errors import InputError
 from edkeras.core.files import atomic_path, jsonable, write_json
+from edkeras.core.memory import hold_freed_memory
 from edkeras.core.schema import ConfigError, to_dict
 from edkeras.events.splits import save_split
 from edkeras.reco.callbacks import (
@@ -413,7 +414,7 @@ def _train_locked(
     non-chief worker of a multi-worker run, whose ``run_dir`` is a scratch folder)."""
     import keras
 
-
+    hold_freed_memory()  # each step's buffers stay in the process: twice the steps per second on a CPU
     cfg_dict = to_dict(config)
     check_run_config(config)
     # decide (and fail) now, but write nothing into the folder before the data and the model
