@@ -3,6 +3,7 @@
 Example:
     edkeras evaluate runs/compact --data data/other.h5 --out other_predictions.npz
     edkeras evaluate pretrained:compact_vmf --data data/real_es.h5
+    edkeras evaluate pretrained:compact_vmf --data data/real_es.h5 --mirror-average
     edkeras evaluate pretrained:compact_vmf --classifier pretrained:es_cc --data burst.h5 --out burst.npz
 """
 
@@ -29,6 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a multitask run (or pretrained:NAME) whose ES probability goes into the predictions "
         "(es_probability, for equal priors): edkeras point then weighs each event's ES and CC tables by it",
     )
+    parser.add_argument(
+        "--mirror-average", action="store_true",
+        help="average each event's direction over its eight mirror images (exact detector symmetries; "
+        "8 x the prediction time); such predictions are pointed only with tables built from mirror-averaged "
+        "predictions (their model identity ends in +mirror8)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--batch-size", type=int, default=256, help="events per prediction batch")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -39,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     # here, not at the top: TensorFlow loads only when the command runs
     from edkeras.reco.evaluate import evaluate
 
-    result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size, classifier=args.classifier)
+    result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size, classifier=args.classifier,
+                      mirror_average=args.mirror_average)
     if args.json:
         print(json.dumps(jsonable(result), indent=2))
         return 0

@@ -18,6 +18,7 @@ from edkeras.reco.blip_combination import FILE_NAME, apply_combination, load_com
 from edkeras.reco.config import RunConfig, uncertainty_output
 from edkeras.reco.dataset import EventDataset
 from edkeras.reco.evaluation import (
+    MIRROR_TAG,
     _save_split_predictions,
     evaluation_metrics,
     predict_arrays,
@@ -32,7 +33,7 @@ __all__ = ['classifier_es_probabilities', 'classifier_es_probability', 'evaluate
 # =========================================================================== evaluate
 def evaluate(
     run_dir: str | os.PathLike, data_file: str | os.PathLike, out: str | os.PathLike | None = None,
-    batch_size: int = 256, classifier: str | os.PathLike | None = None,
+    batch_size: int = 256, classifier: str | os.PathLike | None = None, mirror_average: bool = False,
 ) -> dict[str, Any]:
     """Apply a finished run's model to any event file; metrics where the truth is known.
 
@@ -46,9 +47,13 @@ def evaluate(
             probability replaces the model's own ``es_probability`` (see
             :func:`classifier_es_probability`): direction from one network, ES/CC from
             another, in one predictions file for ``edkeras point``.
+        mirror_average: average each event's direction over its eight mirror images
+            (:func:`edkeras.reco.evaluation.predict_arrays`; 8 × the prediction time). The
+            predictions' model identity gets ``+mirror8``, so that only tables built from
+            mirror-averaged predictions point them.
 
     Returns:
-        ``{"run", "data", "n_events", "n_with_truth", "metrics", "classifier"}`` (``metrics``
+        ``{"run", "data", "n_events", "n_with_truth", "metrics", "classifier", "mirror_average"}`` (``metrics``
         as in ``metrics.json`` for a split, or None when no event has a true direction).
 
     Raises:
@@ -56,14 +61,14 @@ def evaluate(
             the model was not built for, a classifier run without an ES/CC output.
     """
     rd, config, model = _load_finished_run(run_dir)
-    predicted, labels = _predict_file(rd, config, model, data_file, batch_size)
+    predicted, labels = _predict_file(rd, config, model, data_file, batch_size, mirror_average)
     if classifier is not None:
         predicted["es_probability"] = classifier_es_probability(classifier, data_file, batch_size)
     has_truth = np.isfinite(labels["direction"]).all(axis=1)
     name = Path(data_file).name
     if out is not None:
         _save_split_predictions(Path(out), predicted, labels, name, config.name, truth=bool(has_truth.any()),
-                                model=model_identity(rd / "model.keras"))
+                                model=model_identity(rd / "model.keras") + (MIRROR_TAG if mirror_average else ""))
     metrics = None
     if has_truth.any():
         sub_p = {k: v[has_truth] for k, v in predicted.items()}
@@ -79,6 +84,7 @@ def evaluate(
         "predictions": None if out is None else str(out),
         "metrics": metrics,
         "classifier": None if classifier is None else str(classifier),
+        "mirror_average": bool(mirror_average),
     }
 
 
@@ -170,7 +176,7 @@ def _load_finished_run(run_dir: str | os.PathLike) -> tuple[Path, RunConfig, Any
 
 
 def _predict_file(
-    rd: Path, config: RunConfig, model: Any, data_file: str | os.PathLike, batch_size: int
+    rd: Path, config: RunConfig, model: Any, data_file: str | os.PathLike, batch_size: int, mirror_average: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The model's predictions and the file's labels, in the file's event order."""
 
@@ -182,7 +188,7 @@ def _predict_file(
         )
     ds = EventDataset(index, batch_size, head=config.model.head, energy_input=config.data.energy_input, targets=False)
     try:
-        predicted = predict_arrays(model, ds, config.model.head, uncertainty_output(config))
+        predicted = predict_arrays(model, ds, config.model.head, uncertainty_output(config), mirror_average)
         labels = {k: ds.labels(k) for k in ("direction", "energy", "interaction", "nu_direction", "reco_energy", "event_id")}
     finally:
         ds.close()

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from edkeras.core.errors import InputError
 from edkeras.core.memory import hold_freed_memory
 from edkeras.events.eventfile import INTERACTION_CODES
+from edkeras.reco.augment import MIRRORS, mirror_event
 from edkeras.reco.calibration import sigma_cone_deg
 from edkeras.reco.metrics import (
     angular_error_deg,
@@ -21,7 +23,11 @@ from edkeras.reco.metrics import (
 )
 from edkeras.reco.predictions import save_predictions
 
-__all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'evaluation_metrics', 'predict_arrays']
+__all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'MIRROR_TAG', 'evaluation_metrics', 'predict_arrays']
+
+MIRROR_TAG = "+mirror8"
+"""Appended to a model's identity when its predictions are averaged over the mirror group
+(tables built from plain predictions then refuse them, and the other way round)."""
 
 
 ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf)
@@ -33,14 +39,20 @@ COARSE_ENERGY_EDGES: tuple[float, ...] = (0.0, 20.0, 40.0, math.inf)
 
 
 # =========================================================================== evaluation
-def predict_arrays(model: Any, dataset: Any, head: str, uncertainty: str | None = "kappa") -> dict[str, np.ndarray]:
+def predict_arrays(
+    model: Any, dataset: Any, head: str, uncertainty: str | None = "kappa", mirror_average: bool = False
+) -> dict[str, np.ndarray]:
     """Predictions of ``model`` on an evaluation dataset, as float64 arrays.
 
     ``uncertainty`` names the vmf head's column 3 (:func:`edkeras.reco.config.uncertainty_output`):
-    ``"kappa"`` or ``"sigma"``; it is returned under that key.
+    ``"kappa"`` or ``"sigma"``; it is returned under that key. ``mirror_average``: average
+    the predictions over the eight mirror images of each event (see :func:`_mirror_averaged`).
     """
     hold_freed_memory()  # as in edkeras.reco.training.train
-    out = model.predict(dataset, verbose=0)
+    if mirror_average:
+        out = _mirror_averaged(model, dataset, head, uncertainty)
+    else:
+        out = model.predict(dataset, verbose=0)
     if not isinstance(out, dict):
         out = {"direction": out}
     res = {"direction": np.asarray(out["direction"], dtype=np.float64)}
@@ -56,6 +68,43 @@ def predict_arrays(model: Any, dataset: Any, head: str, uncertainty: str | None 
         res["energy"] = np.asarray(out["energy"], dtype=np.float64).reshape(-1)
         res["es_probability"] = np.asarray(out["interaction"], dtype=np.float64).reshape(-1)
     return res
+
+
+def _mirror_averaged(model: Any, dataset: Any, head: str, uncertainty: str | None = "kappa") -> dict[str, np.ndarray]:
+    """The model's direction averaged over the mirror group (docs/methods.md, ``edkeras.reco.evaluation``).
+
+    Each event is shown to the model as its eight mirror images (:data:`edkeras.reco.augment.MIRRORS`,
+    exact symmetries of the detector); each predicted direction is mirrored back and the eight
+    are summed, weighted by their κ (vmf head; by 1/σ² where column 3 is a σ), then
+    normalised. Column 3 returned is the mean of the eight. The result is exactly equivariant: a mirrored event gets the mirrored direction.
+    An event whose images are symmetric (an empty one) sums to zero; it keeps the plain
+    prediction. Heads other than ``vmf`` and ``direction`` are refused.
+    """
+    if head not in ("vmf", "direction"):
+        raise InputError(f"mirror averaging needs a vmf or direction head; this model's head is {head!r}")
+    batches: list[np.ndarray] = []
+    for b in range(len(dataset)):
+        item = dataset[b]
+        inputs = item[0] if isinstance(item, tuple) else item
+        total, plain, kappa, weights = None, None, 0.0, 0.0
+        for flips in MIRRORS:
+            mirrored, _ = mirror_event(inputs, np.zeros(3), *flips)
+            out = model.predict_on_batch(mirrored)
+            out = np.asarray(out["direction"] if isinstance(out, dict) else out, dtype=np.float64)
+            d = out[:, :3] / np.linalg.norm(out[:, :3], axis=1, keepdims=True)
+            d = d * np.array([-1.0 if f else 1.0 for f in flips])  # mirrored back
+            w = 1.0 if head != "vmf" else (out[:, 3:4] if uncertainty != "sigma" else 1.0 / np.maximum(out[:, 3:4], 1e-6) ** 2)
+            total = d * w if total is None else total + d * w
+            weights = weights + w
+            if plain is None:
+                plain = d
+            if head == "vmf":
+                kappa = kappa + out[:, 3] / len(MIRRORS)
+        norm = np.linalg.norm(total, axis=1, keepdims=True)
+        zero = norm[:, 0] <= 1e-6 * np.reshape(weights, (-1,))  # the eight cancel: no direction to average
+        direction = np.where(zero[:, None], plain, total / np.where(zero[:, None], 1.0, norm))
+        batches.append(np.concatenate([direction, np.asarray(kappa).reshape(-1, 1)], axis=1) if head == "vmf" else direction)
+    return {"direction": np.concatenate(batches)}
 
 
 def evaluation_metrics(
