@@ -139,14 +139,24 @@ def test_a_signal_during_a_run_stops_papermill_and_its_kernel_with_one_line(tmp_
     (reports / "tiny.html").write_text("the last good report")
     cmd = [sys.executable, "-m", "edkeras.cli", "run", str(nb), "--report-dir", str(reports),
            "--runs-dir", str(tmp_path / "runs")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: a pytest started in the background by a non-interactive shell
+    # ignores SIGINT, and a child would inherit that (and then sleep out its cell)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (marker.exists() and marker.read_text()):
         time.sleep(0.05)
     assert marker.exists(), "the kernel never started"
     kernel = int(marker.read_text())
     proc.send_signal(getattr(signal, sig))
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        from edkeras.reports.notebooks import _kill_tree
+
+        _kill_tree(proc.pid)
+        proc.communicate()
+        pytest.fail(f"edkeras run did not stop within 60 s of {sig}")
     assert proc.returncode == status, err[-2000:]
     assert "Traceback" not in err and "Error" not in err, err[-2000:]
     assert err.strip().splitlines()[-1] == f"edkeras run: {word}; what was complete is kept"

@@ -10,7 +10,7 @@ the two a process gets depended on the order of its first allocations).
 :func:`hold_freed_memory` tells glibc to serve every block from its heaps and never hand freed
 memory back (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, ∞)``): the faults drop
 to a few hundred per step. The price: the process keeps its peak memory until it ends, which
-a training process does anyway. ``benchmarks/train.py`` measures both settings.
+a training process does anyway. ``benchmarks/fit_memory.py`` measures both settings.
 
 Elsewhere (macOS, musl, Windows) this does nothing and says so in its return value.
 

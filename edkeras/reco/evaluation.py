@@ -76,9 +76,10 @@ def _mirror_averaged(model: Any, dataset: Any, head: str, uncertainty: str | Non
     Each event is shown to the model as its eight mirror images (:data:`edkeras.reco.augment.MIRRORS`,
     exact symmetries of the detector); each predicted direction is mirrored back and the eight
     are summed, weighted by their κ (vmf head; by 1/σ² where column 3 is a σ), then
-    normalised. Column 3 returned is the mean of the eight. The result is exactly equivariant: a mirrored event gets the mirrored direction.
-    An event whose images are symmetric (an empty one) sums to zero; it keeps the plain
-    prediction. Heads other than ``vmf`` and ``direction`` are refused.
+    normalised. Column 3 returned is the mean of the eight. The result is exactly
+    equivariant: a mirrored event gets the mirrored direction. An event whose images are
+    symmetric (an empty one) sums to zero; it keeps the plain prediction. Heads other than
+    ``vmf`` and ``direction`` are refused.
     """
     if head not in ("vmf", "direction"):
         raise InputError(f"mirror averaging needs a vmf or direction head; this model's head is {head!r}")
