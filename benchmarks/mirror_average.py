@@ -1,7 +1,7 @@
 """Which mirror average to use: a model's predictions over subsets of the mirror group, plain and κ-weighted.
 
 Predicts every event of an event file as each of its eight mirror images
-(``edkeras.reco.augment.MIRRORS``), mirrors the directions back, and scores five ways of
+(``edkeras.reco.evaluation.mirrored_predictions``), mirrors the directions back, and scores five ways of
 combining them on the events' true directions: the plain prediction (identity only), the
 mean of all eight, the κ-weighted mean of all eight (what ``edkeras evaluate --mirror-average``
 does), the mean over the x and z mirrors (four) and over the x mirror (two). ES and all events,
@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=200)
     args = ap.parse_args(argv)
 
-    from edkeras.reco.augment import MIRRORS, mirror_event
     from edkeras.reco.dataset import EventDataset
     from edkeras.reco.evaluate import _load_finished_run
+    from edkeras.reco.evaluation import combine_mirror_views, mirrored_predictions
     from edkeras.reco.event_index import index_events
     from edkeras.reco.metrics import angular_error_deg, resolution_summary
 
@@ -54,16 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"mirror_average: {args.model} has head {config.model.head!r}; this compares κ weights (vmf)")
     ds = EventDataset(index_events([args.data]), 256, head="vmf")
     true, interaction = ds.labels("direction"), ds.labels("interaction")
-    preds = np.zeros((8, len(true), 4))
     t0 = time.perf_counter()
-    for b in range(len(ds)):
-        inputs = ds[b][0]
-        a = b * ds.batch_size
-        for g, flips in enumerate(MIRRORS):
-            out = model.predict_on_batch(mirror_event(inputs, np.zeros(3), *flips)[0])
-            out = np.asarray(out["direction"] if isinstance(out, dict) else out, dtype=np.float64)
-            preds[g, a:a + len(out), :3] = out[:, :3] * np.array([-1.0 if f else 1.0 for f in flips])
-            preds[g, a:a + len(out), 3] = out[:, 3]
+    preds = np.concatenate([mirrored_predictions(model, ds[b][0]) for b in range(len(ds))], axis=1)
     seconds = time.perf_counter() - t0
     ds.close()
 
@@ -71,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     "predict_seconds_8_mirrors": round(seconds, 1), "combinations": {}}
     for name, (which, weighted) in COMBINATIONS.items():
         w = preds[which, :, 3:4] if weighted else np.ones((len(which), len(true), 1))
-        total = (preds[which, :, :3] * w).sum(axis=0)
-        norm = np.linalg.norm(total, axis=1, keepdims=True)
-        cancelled = norm[:, 0] <= 1e-6 * w.sum(axis=0)[:, 0]
-        direction = np.where(cancelled[:, None], preds[0, :, :3], total / np.where(cancelled[:, None], 1.0, norm))
+        direction, cancelled = combine_mirror_views(preds[which], w)
         err = angular_error_deg(direction, true)
         row: dict = {"cancelled_events": int(cancelled.sum())}
         for label, mask in (("es", interaction == 1), ("all", np.ones(len(true), bool))):

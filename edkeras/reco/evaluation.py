@@ -23,7 +23,7 @@ from edkeras.reco.metrics import (
 )
 from edkeras.reco.predictions import save_predictions
 
-__all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'MIRROR_TAG', 'evaluation_metrics', 'predict_arrays']
+__all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'MIRROR_TAG', 'combine_mirror_views', 'evaluation_metrics', 'mirrored_predictions', 'predict_arrays']
 
 MIRROR_TAG = "+mirror8"
 """Appended to a model's identity when its predictions are averaged over the mirror group
@@ -70,41 +70,57 @@ def predict_arrays(
     return res
 
 
+def mirrored_predictions(model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's outputs for the eight mirror images of a batch, directions mirrored back.
+
+    Returns an array (8, B, K) in the order of :data:`edkeras.reco.augment.MIRRORS`: columns
+    0–2 are the unit directions in the original event's frame, the other columns (κ or σ of
+    a vmf head) as the model gave them.
+    """
+    views = []
+    for flips in MIRRORS:
+        out = model.predict_on_batch(mirror_event(inputs, np.zeros(3), *flips)[0])
+        out = np.array(out["direction"] if isinstance(out, dict) else out, dtype=np.float64)
+        out[:, :3] /= np.linalg.norm(out[:, :3], axis=1, keepdims=True)
+        out[:, :3] *= np.array([-1.0 if f else 1.0 for f in flips])  # mirrored back
+        views.append(out)
+    return np.stack(views)
+
+
+def combine_mirror_views(views: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean direction of mirror views (M, B, ≥3) with weights (M, B, 1); the identity view first.
+
+    Returns the unit directions (B, 3) and which events cancelled (their views sum to
+    nothing: a mirror-symmetric, e.g. empty, event), which keep the identity view's direction.
+    """
+    total = (views[:, :, :3] * weights).sum(axis=0)
+    norm = np.linalg.norm(total, axis=1, keepdims=True)
+    cancelled = norm <= 1e-6 * weights.sum(axis=0)
+    return np.where(cancelled, views[0, :, :3], total / np.where(cancelled, 1.0, norm)), cancelled[:, 0]
+
+
 def _mirror_averaged(model: Any, dataset: Any, head: str, uncertainty: str | None = "kappa") -> dict[str, np.ndarray]:
     """The model's direction averaged over the mirror group (docs/methods.md, ``edkeras.reco.evaluation``).
 
-    Each event is shown to the model as its eight mirror images (:data:`edkeras.reco.augment.MIRRORS`,
-    exact symmetries of the detector); each predicted direction is mirrored back and the eight
-    are summed, weighted by their κ (vmf head; by 1/σ² where column 3 is a σ), then
-    normalised. Column 3 returned is the mean of the eight. The result is exactly
-    equivariant: a mirrored event gets the mirrored direction. An event whose images are
-    symmetric (an empty one) sums to zero; it keeps the plain prediction. Heads other than
-    ``vmf`` and ``direction`` are refused.
+    Each event is shown to the model as its eight mirror images (:func:`mirrored_predictions`,
+    exact symmetries of the detector); the eight directions, mirrored back, are summed,
+    weighted by their κ (vmf head; by 1/σ² where column 3 is a σ), then normalised. Column 3
+    returned is the mean of the eight. The result is exactly equivariant: a mirrored event
+    gets the mirrored direction. An event whose images are symmetric (an empty one) sums to
+    zero; it keeps the plain prediction. Heads other than ``vmf`` and ``direction`` are refused.
     """
     if head not in ("vmf", "direction"):
         raise InputError(f"mirror averaging needs a vmf or direction head; this model's head is {head!r}")
     batches: list[np.ndarray] = []
     for b in range(len(dataset)):
         item = dataset[b]
-        inputs = item[0] if isinstance(item, tuple) else item
-        total, plain, kappa, weights = None, None, 0.0, 0.0
-        for flips in MIRRORS:
-            mirrored, _ = mirror_event(inputs, np.zeros(3), *flips)
-            out = model.predict_on_batch(mirrored)
-            out = np.asarray(out["direction"] if isinstance(out, dict) else out, dtype=np.float64)
-            d = out[:, :3] / np.linalg.norm(out[:, :3], axis=1, keepdims=True)
-            d = d * np.array([-1.0 if f else 1.0 for f in flips])  # mirrored back
-            w = 1.0 if head != "vmf" else (out[:, 3:4] if uncertainty != "sigma" else 1.0 / np.maximum(out[:, 3:4], 1e-6) ** 2)
-            total = d * w if total is None else total + d * w
-            weights = weights + w
-            if plain is None:
-                plain = d
-            if head == "vmf":
-                kappa = kappa + out[:, 3] / len(MIRRORS)
-        norm = np.linalg.norm(total, axis=1, keepdims=True)
-        zero = norm[:, 0] <= 1e-6 * np.reshape(weights, (-1,))  # the eight cancel: no direction to average
-        direction = np.where(zero[:, None], plain, total / np.where(zero[:, None], 1.0, norm))
-        batches.append(np.concatenate([direction, np.asarray(kappa).reshape(-1, 1)], axis=1) if head == "vmf" else direction)
+        views = mirrored_predictions(model, item[0] if isinstance(item, tuple) else item)
+        if head == "vmf":
+            w = views[:, :, 3:4] if uncertainty != "sigma" else 1.0 / np.maximum(views[:, :, 3:4], 1e-6) ** 2
+        else:
+            w = np.ones_like(views[:, :, :1])
+        direction, _ = combine_mirror_views(views, w)
+        batches.append(np.concatenate([direction, views[:, :, 3:4].mean(axis=0)], axis=1) if head == "vmf" else direction)
     return {"direction": np.concatenate(batches)}
 
 
