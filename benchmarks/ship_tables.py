@@ -6,8 +6,11 @@ map and the acceptance can be fitted); the shipped model predicts it through
 ``edkeras evaluate``; the tables are fitted with the pointing notebook's settings (KDE,
 response map of degree 2, acceptance of degree 4, ES and CC sub-tables). They are written
 to ``edkeras/reco/models/shipped/NAME/tables.npz`` and the model card gains a ``tables`` block;
-``card.md`` (the card's Markdown section) is rewritten from ``card.json``. Prints one JSON
-object.
+``card.md`` (the card's Markdown section) is rewritten from ``card.json``. With
+``--mirror-average`` the calibration sample's directions are averaged over each event's eight
+mirror images, and the tables' model identity ends in ``+mirror8``: they then point only
+mirror-averaged predictions (``edkeras evaluate --mirror-average``; ``edkeras alert`` averages by
+itself when its tables say so). Prints one JSON object.
 
 Example (the tables shipped with compact_vmf):
     python benchmarks/ship_tables.py --name compact_vmf --events 20000 --seed 20261207
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--response-degree", type=int, default=2)
     p.add_argument("--acceptance-degree", type=int, default=4)
     p.add_argument("--method", default="kde")
+    p.add_argument("--mirror-average", action="store_true",
+                   help="tables of mirror-averaged directions (their model identity ends in +mirror8)")
     args = p.parse_args(argv)
 
     from edkeras.pointing.fitting import build_table
@@ -47,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed == card["training_data"].get("seed"):
         raise SystemExit(f"ship_tables: seed {args.seed} is the training file's seed; use another")
     t0 = time.time()
-    sample = simulated_sample(folder, args.events, seed=args.seed, out_dir=args.work_dir, classical=False)
+    sample = simulated_sample(folder, args.events, seed=args.seed, out_dir=args.work_dir, classical=False,
+                              mirror_average=args.mirror_average)
     pred = sample["network"]
     t_sample = time.time() - t0
     table = build_table(pred, method=args.method, reference="neutrino", response_degree=args.response_degree,
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     comps = ", ".join(["all", *table.components])
     summary = (f"{args.method}, reference neutrino, {len(table.energy_bins)} energy bins, tables {comps}, "
                f"response map degree {args.response_degree}, acceptance degree {args.acceptance_degree}, "
-               f"sense {table.sense}; fitted on {len(pred):,} isotropic calibration events (seed {args.seed})")
+               f"sense {table.sense}; fitted on {len(pred):,} isotropic calibration events (seed {args.seed})"
+               + ("; directions averaged over each event's eight mirror images" if args.mirror_average else ""))
     card["tables"] = {
         "file": TABLES_FILE,
         "summary": summary,
@@ -65,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                                "used_for_training_or_testing": False},
         "method": args.method, "response_degree": args.response_degree,
         "acceptance_degree": args.acceptance_degree, "sense": table.sense, "model": table.model,
+        "mirror_average": args.mirror_average,
         "events_per_energy_bin": table.n_events_per_bin.tolist(),
         "created": datetime.date.today().isoformat(),
         "command": "python benchmarks/ship_tables.py " + " ".join(argv if argv is not None else sys.argv[1:]),

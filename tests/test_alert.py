@@ -46,6 +46,7 @@ def test_a_burst_from_betelgeuse_gives_an_alert_near_betelgeuse(burst, tmp_path,
     assert _sep_deg(pos["ra_deg"], pos["dec_deg"], *BETELGEUSE) < max(2.0 * r90, 10.0)
     assert alert["credible_area_deg2"]["0.68"] < alert["credible_area_deg2"]["0.9"]
     assert alert["events"]["n"] == 600 and "ES probability" in alert["events"]["classification"]
+    assert alert["sources"]["mirror_average"] is False and "mirror" not in alert["sources"]["model_identity"]
     assert abs(alert["site"]["z_axis_azimuth_deg"] - 277.167) < 0.01
     prob = hp.read_map(str(out / "skymap.fits"), nest=True)
     assert abs(prob.sum() - 1.0) < 1e-6
@@ -95,6 +96,28 @@ def test_tables_of_another_model_are_refused(burst, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and "model sha256:0123456789abcdef" in err[-1] and "edkeras likelihood" in err[-1]
     assert not [e for e in err if "Traceback" in e] and not (tmp_path / "a").exists()
+
+
+def test_tables_of_mirror_averaged_predictions_make_the_alert_mirror_average(burst, tmp_path, capsys):
+    """Tables that carry '+mirror8' point only mirror-averaged directions, so the alert averages them too."""
+    from edkeras.pointing import build_table, save_table
+    from edkeras.reco.evaluate import evaluate
+    from edkeras.reco.predictions import MIRROR_TAG, load_predictions
+
+    evaluate("pretrained:compact_vmf", burst, out=tmp_path / "mirror.npz", mirror_average=True)
+    mirrored = load_predictions(tmp_path / "mirror.npz")
+    table = build_table(mirrored, method="vmf", reference="neutrino")
+    assert table.model == mirrored.model and table.model.endswith(MIRROR_TAG)  # the tag is not taken for a join
+    save_table(table, tmp_path / "mirror_tables.npz")
+    out = tmp_path / "alert"
+    rc = cli.main(["alert", str(burst), "--model", "pretrained:compact_vmf", "--tables", str(tmp_path / "mirror_tables.npz"),
+                   "--time", WHEN, "--es-fraction", "0.5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    alert = json.loads((out / "alert.json").read_text())
+    assert alert["sources"]["mirror_average"] is True and alert["sources"]["model_identity"] == table.model
+    assert "reconstructed 600 events, mirror-averaged" in err
+    np.testing.assert_allclose(load_predictions(out / "predictions.npz").predictions, mirrored.predictions, atol=1e-6)
 
 
 def test_real_dune_tp_dumps_go_to_an_alert(tmp_path, capsys):

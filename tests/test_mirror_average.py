@@ -94,3 +94,24 @@ def test_evaluate_mirror_average_marks_the_predictions_and_the_shipped_tables_re
     assert cli_main(["point", str(tmp_path / "m.npz"), "--tables", "pretrained:compact_vmf", "--lattice", "768"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and MIRROR_TAG in err
+
+
+def test_the_pointing_study_builds_its_tables_and_bursts_from_mirror_averaged_directions(tmp_path):
+    """notebooks/pointing.ipynb with ``mirror_average``: tables and pool carry '+mirror8', a run needs calibration events."""
+    from edkeras.studies import analysis as pa
+    from edkeras.studies import pointing_study as ps
+
+    src = pa.source_run(tmp_path, ["pretrained:compact_vmf"], fallback=None)
+    size = ps.study_size(True, k=2, per_direction=100, bursts=4, per_size=3, es=20, cc=60, sizes=[10],
+                         calibration=300, degree=1, acc=0, cal_dirs=0)
+    tables = ps.pointing_tables(src, tmp_path, size, seed=0, pool_es_fraction=0.5, table_method="kde", kappa_bins=0,
+                                smoke=True, mirror_average=True)
+    assert tables.mirror_average and "eight mirror images" in tables.describe(src, size, "kde")
+    assert tables.tables["network"].model.endswith(MIRROR_TAG)
+    pool = ps.simulate_pool(src, tmp_path, np.eye(3)[:2], 60, seed=5, pool_es_fraction=0.5, classifier="",
+                            mirror_average=True)
+    assert pool.sample("network").model == tables.tables["network"].model and len(pool.truth) == 120
+    run = pa.SourceRun(tmp_path / "a_run", None, False)  # a run's validation predictions are plain: not used
+    with pytest.raises(InputError, match="mirror averaging needs calibration_events > 0"):
+        ps.pointing_tables(run, tmp_path, {**size, "calibration": 0}, seed=0, pool_es_fraction=0.5,
+                           table_method="kde", kappa_bins=0, smoke=True, mirror_average=True)

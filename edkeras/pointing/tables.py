@@ -175,7 +175,7 @@ class LikelihoodTable:
             raise TableError(
                 f"{where}: the tables were built for the predictions of model {self.model}, the burst's "
                 f"predictions come from model {model}; build tables for this model with edkeras likelihood "
-                "on its validation predictions"
+                "on its validation predictions ('+mirror8': averaged over the mirror images, evaluate --mirror-average)"
             )
 
     # ---- lookup

@@ -21,14 +21,9 @@ from edkeras.reco.metrics import (
     sense_calibration,
     vmf_cone_cos,
 )
-from edkeras.reco.predictions import save_predictions
+from edkeras.reco.predictions import MIRROR_TAG, save_predictions
 
 __all__ = ['COARSE_ENERGY_EDGES', 'ENERGY_EDGES', 'MIRROR_TAG', 'combine_mirror_views', 'evaluation_metrics', 'mirrored_predictions', 'predict_arrays']
-
-MIRROR_TAG = "+mirror8"
-"""Appended to a model's identity when its predictions are averaged over the mirror group
-(tables built from plain predictions then refuse them, and the other way round)."""
-
 
 ENERGY_EDGES: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf)
 """Reconstructed-energy bins (MeV) of the metrics."""

@@ -22,7 +22,11 @@ from edkeras.core.files import atomic_path
 from edkeras.core.vmf import kappa_from_sigma
 from edkeras.reco.metrics import angular_error_deg
 
-__all__ = ["Predictions", "PredictionsError", "load_predictions", "save_predictions"]
+__all__ = ["MIRROR_TAG", "Predictions", "PredictionsError", "load_predictions", "save_predictions"]
+
+MIRROR_TAG = "+mirror8"
+"""Appended to a model's identity when its predictions are averaged over the mirror group
+(tables built from plain predictions then refuse them, and the other way round)."""
 
 _STRINGS = ("split", "run", "model")
 """The string scalars of a predictions file."""

@@ -25,7 +25,7 @@ from edkeras.pointing.sky import DUNE_FAR_DETECTOR, DetectorSite, parse_time
 from edkeras.pointing.skymap import burst_skymap
 from edkeras.pointing.tables import LikelihoodTable
 from edkeras.reco.evaluate import evaluate
-from edkeras.reco.predictions import load_predictions
+from edkeras.reco.predictions import MIRROR_TAG, load_predictions
 from edkeras.reco.pretrained import resolve_run_dir, resolve_tables
 from edkeras.reco.runs import model_identity
 from edkeras.reports.plots.skymap import alert_figure
@@ -81,7 +81,9 @@ def write_alert(
     Args:
         inputs: TP dumps (``.root``) or one event file.
         model: a finished run or ``pretrained:NAME`` giving the directions.
-        tables: likelihood tables (``.npz`` or ``pretrained:NAME``) built for ``model``.
+        tables: likelihood tables (``.npz`` or ``pretrained:NAME``) built for ``model``; tables
+            built from mirror-averaged predictions (model identity ending ``+mirror8``) make
+            the events' directions mirror-averaged too.
         time_utc: the burst's time, ISO 8601 UTC.
         out: the output folder (written under a temporary name, then renamed).
         classifier: a multitask run or ``pretrained:NAME`` giving each event's ES probability.
@@ -107,9 +109,10 @@ def write_alert(
     if (roots and len(roots) != len(inputs)) or (not roots and len(inputs) != 1):
         raise InputError("INPUT: give TP dumps (.root) or one event file, not a mix")
     table = load_table(resolve_tables(tables))
+    mirror = table.model.endswith(MIRROR_TAG)  # tables of mirror-averaged predictions point only such predictions
     model_file = resolve_run_dir(model) / "model.keras"
     if model_file.is_file():  # refused before any event is reconstructed (a missing model is evaluate's to report)
-        table.check_model(model_identity(model_file), where=f"--tables {tables}")
+        table.check_model(model_identity(model_file) + (MIRROR_TAG if mirror else ""), where=f"--tables {tables}")
     stages = _Stages(4 + bool(roots), progress)
     with closing(stages), atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
@@ -117,7 +120,7 @@ def write_alert(
         if roots:
             events = ingest_tpstream(roots, tmp / "events.h5", progress=progress, command="edkeras alert").path
             stages.done("ingest", f"ingested {len(roots)} TP dump(s)")
-        evaluate(model, events, out=tmp / "predictions.npz", classifier=classifier)
+        evaluate(model, events, out=tmp / "predictions.npz", classifier=classifier, mirror_average=mirror)
         pred = load_predictions(tmp / "predictions.npz")
         if len(pred) == 0:
             raise InputError(f"{events}: the burst holds no event")
@@ -125,7 +128,7 @@ def write_alert(
         if bad.any():
             raise InputError(f"{events}: event index {int(np.flatnonzero(bad)[0])} has no finite reconstructed energy "
                              f"({int(bad.sum())} such events); a burst needs every event's energy")
-        stages.done("reconstruct", f"reconstructed {len(pred)} events")
+        stages.done("reconstruct", f"reconstructed {len(pred)} events" + (", mirror-averaged" if mirror else ""))
         lo, hi = float(table.energy_edges[0]), float(table.energy_edges[-1])
         if not ((pred.energies >= lo) & (pred.energies < hi)).any():
             raise InputError(f"{tables}: no event of the burst lies in the tables' energy range [{lo:g}, {hi:g}) MeV")
@@ -152,7 +155,8 @@ def write_alert(
                               classification=how, sources={"inputs": [str(p) for p in inputs], "model": model,
                                                            "classifier": classifier, "tables": tables,
                                                            "model_identity": pred.model or None,
-                                                           "tables_model_identity": table.model or None},
+                                                           "tables_model_identity": table.model or None,
+                                                           "mirror_average": mirror},
                               temperature_events=table.burst_temperature_events, warnings=warnings)
         record["stage_seconds"] = dict(stages.seconds)
         write_json(tmp / "alert.json", record)

@@ -340,6 +340,7 @@ def simulated_sample(
     directions: Any = None,
     classical: bool = True,
     classifier: str | os.PathLike | None = None,
+    mirror_average: bool = False,
 ) -> dict[str, Any]:
     """Simulate a fresh sample, reconstruct it three ways, and return the predictions.
 
@@ -364,6 +365,8 @@ def simulated_sample(
             classification; :func:`edkeras.reco.evaluate.classifier_es_probability`). When the
             classifier joins the blips round each event, the result also holds ``WINDOW_ONLY``:
             the network's predictions with the probability of the window alone.
+        mirror_average: the network's directions averaged over each event's eight mirror
+            images (``evaluate(mirror_average=True)``; 8 × the prediction time).
 
     Returns:
         ``{"truth": …, "classical": …, "network": …}`` Predictions of the same events in the
@@ -397,7 +400,7 @@ def simulated_sample(
     if run_dir is not None:
 
         path = out / f"{events.stem}_network.npz"
-        evaluate(run_dir, events, out=path)
+        evaluate(run_dir, events, out=path, mirror_average=mirror_average)
         result["network"] = load_predictions(path)
     base = next((result[k] for k in ("network", "classical") if k in result), None)
     if base is None:

@@ -85,6 +85,7 @@ class PointingTables:
     tables: dict[str, LikelihoodTable]
     fits: dict[str, list[Any]]
     n_validation: int
+    mirror_average: bool = False
 
     @property
     def for_bursts(self) -> dict[str, Any]:
@@ -99,6 +100,9 @@ class PointingTables:
         text = (f"{src.describe()} Tables ({table_method}, reference: neutrino) from {n_fit} events ({self.n_validation} "
                 f"validation{calibration}), response map of degree {size['degree']} and acceptance of degree "
                 f"{size['acc']} for the reconstructions unless marked otherwise: {kinds}.")
+        if self.mirror_average:
+            text += (" The network's directions, in the tables and in every burst below, are averaged over each event's "
+                     "eight mirror images (`mirror_average`).")
         contrast = {k: t.acceptance.contrast() for k, t in self.tables.items() if t.acceptance is not None}
         if contrast:
             text += ("\n\nAcceptance contrast max g / min g over the sky (1 = the reconstruction puts its directions evenly "
@@ -108,15 +112,20 @@ class PointingTables:
 
 def pointing_tables(
     src: Any, out_dir: Path, size: Mapping[str, Any], *, seed: int, pool_es_fraction: float, table_method: str,
-    kappa_bins: int, smoke: bool,
+    kappa_bins: int, smoke: bool, mirror_average: bool = False,
 ) -> PointingTables:
     """Tables of the true directions, the classical fit and the network, from validation and a calibration sample.
 
     The true electron directions are no reconstruction: they get no response map and no acceptance.
+    With ``mirror_average`` the network's directions are averaged over the eight mirror images of
+    each event, and the tables come from the calibration sample alone (a run's validation
+    predictions are plain ones).
     """
-    val = None if src.shipped else src.predictions("val")  # a shipped model has no validation split of its own
+    # a shipped model has no validation split of its own
+    val = None if src.shipped or mirror_average else src.predictions("val")
     if val is None and not size["calibration"]:
-        raise InputError(f"{src.name}: a shipped model needs calibration_events > 0 (its tables come from a calibration sample)")
+        why = "mirror averaging" if mirror_average and not src.shipped else "a shipped model"
+        raise InputError(f"{src.name}: {why} needs calibration_events > 0 (the tables then come from a calibration sample)")
     fits: dict[str, list[Any]] = {"true directions": [], "classical": [], "network": []}
     if val is not None:
         fits = {"true directions": [pa.truth_predictions(val)],
@@ -124,7 +133,7 @@ def pointing_tables(
                 "network": [val]}
     if size["calibration"]:  # supernova directions spread over the sky, so that the response map can be fitted
         cal = pa.simulated_sample(src.run_dir, size["calibration"], seed=20_000 + seed, out_dir=out_dir,
-                                  sim_config=SimConfig(es_fraction=pool_es_fraction))
+                                  sim_config=SimConfig(es_fraction=pool_es_fraction), mirror_average=mirror_average)
         for name in fits:
             fits[name].append(cal[sample_key(name)])
     options = {"method": table_method, "reference": "neutrino", "min_events": 5 if smoke else 20}
@@ -136,7 +145,7 @@ def pointing_tables(
         tables[f"{name}, no response map"] = build_table(fits[name], **options)
     if kappa_bins and fits["network"][0].kappa_equivalent is not None:
         tables["network, κ-weighted"] = build_table(fits["network"], kappa_bins=kappa_bins, **recon, **options)
-    return PointingTables(tables, fits, 0 if val is None else len(val))
+    return PointingTables(tables, fits, 0 if val is None else len(val), mirror_average)
 
 
 @dataclass
@@ -188,11 +197,15 @@ class SimulatedPool:
 
 def simulate_pool(
     src: Any, out_dir: Path, directions: np.ndarray, n_events: int, *, seed: int, pool_es_fraction: float,
-    classifier: str,
+    classifier: str, mirror_average: bool = False,
 ) -> SimulatedPool:
-    """Simulate ``n_events`` per supernova direction, reconstructed by the network (and classifier) and the classical fit."""
+    """Simulate ``n_events`` per supernova direction, reconstructed by the network (and classifier) and the classical fit.
+
+    ``mirror_average``: the network's directions averaged over each event's eight mirror images.
+    """
     pool = pa.simulated_sample(src.run_dir, n_events, seed=seed, out_dir=out_dir, directions=directions,
-                               sim_config=SimConfig(es_fraction=pool_es_fraction), classifier=classifier or None)
+                               sim_config=SimConfig(es_fraction=pool_es_fraction), classifier=classifier or None,
+                               mirror_average=mirror_average)
     groups, group_dirs = direction_groups(pool["truth"].nu_directions)
     return SimulatedPool(pool, groups, group_dirs)
 
@@ -271,6 +284,8 @@ def calibrate_regions(
 ) -> tuple[dict[str, dict[str, Any]], str]:
     """ΔlnL thresholds of the 68 % and 90 % regions from bursts at other supernova directions, and their coverage.
 
+    The network's directions are mirror-averaged when the ``tables`` were built so.
+
     Returns:
         (name → {thresholds, coverage, cal_theta68, second}, a Markdown report); empty without
         calibration directions.
@@ -279,7 +294,8 @@ def calibrate_regions(
         return {}, ""
     v = np.random.default_rng(30_000 + seed).normal(size=(size["cal_dirs"], 3))
     cal = simulate_pool(src, out_dir, v / np.linalg.norm(v, axis=1, keepdims=True), size["per_direction"],
-                        seed=30_000 + seed, pool_es_fraction=pool_es_fraction, classifier=classifier)
+                        seed=30_000 + seed, pool_es_fraction=pool_es_fraction, classifier=classifier,
+                        mirror_average=tables.mirror_average)
     cal_plan = cal.plan({1: size["es"], 0: size["cc"]}, max(size["bursts"], 10), rng)
     burst_tables = tables.for_bursts
     calibrated = {}
@@ -317,7 +333,8 @@ def star_alert(
     """A burst of ``size['es']`` ES + ``size['cc']`` CC events from a named star at ``when``, through ``edkeras alert``.
 
     A shipped model points with its own tables (with their burst calibration); a run of this
-    study with the network tables fitted above (no burst calibration: the alert says so).
+    study, or mirror-averaged directions, with the network tables fitted above (no burst
+    calibration: the alert says so; mirror-averaged tables make the alert mirror-average too).
 
     Returns:
         The alert record, its folder (``alert.json``, ``skymap.fits``, ``skymap.png`` with the
@@ -331,7 +348,7 @@ def star_alert(
     simulate_to_file(events, n, seed=30_000 + seed, progress=False, overwrite=True,
                      config=SimConfig(channel="mix", es_fraction=share, direction=tuple(float(x) for x in nu)))
     table_source = f"pretrained:{src.name}"
-    if not src.shipped:
+    if not src.shipped or tables.mirror_average:
         table_source = str(out_dir / "network_tables.npz")
         save_table(tables.tables["network"], table_source, overwrite=True)
     folder = out_dir / "alert"
@@ -369,7 +386,7 @@ def summary(
         "collapsed_model": bool(pa.collapse_note(pool.pool["network"])), "n_es": size["es"], "n_cc": size["cc"],
         "n_bursts": size["bursts"], "classification": classification, "table_method": table_method, "method": "resample",
         "tables_from": tables_from, "calibration_events": size["calibration"], "response_degree": size["degree"],
-        "acceptance_degree": size["acc"], "sample_events": len(pool.truth), "supernova_directions": len(pool.directions),
+        "acceptance_degree": size["acc"], "mirror_average": tables.mirror_average, "sample_events": len(pool.truth), "supernova_directions": len(pool.directions),
         "network_pointing_theta68": results["network"].theta68,
         "truth_pointing_theta68": results["true directions"].theta68,
         "classical_pointing_theta68": results["classical"].theta68,
