@@ -31,10 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pool", required=True, help="network predictions of a fixed-direction pointing sample")
@@ -47,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from edkeras.pointing import build_table, classification_weights, direction_groups, fit_burst, plan_bursts
+    from edkeras.reco.metrics import angular_error_deg
     from edkeras.reco.predictions import load_predictions
 
     pool = load_predictions(args.pool)
@@ -67,17 +64,16 @@ def main(argv: list[str] | None = None) -> int:
             w = classification_weights(len(idx), mode="perfect", interaction=pool.interaction[idx])
             fits.append(fit_burst(pool.predictions[idx], pool.energies[idx], tables, weights=w).direction)
         fits = np.asarray(fits)
-        err = _angle_deg(fits, plan.directions)
+        err = angular_error_deg(fits, plan.directions)
         per_direction = []
         for s in dirs:
             sel = np.all(np.isclose(plan.directions, s, atol=1e-6), axis=1)
             if not sel.any():
                 continue
-            m = fits[sel].mean(axis=0)
-            m /= np.linalg.norm(m)
+            mean = np.broadcast_to(fits[sel].mean(axis=0), fits[sel].shape)
             per_direction.append({"direction": np.round(s, 3).tolist(), "bursts": int(sel.sum()),
-                                  "bias_deg": float(_angle_deg(m, s)),
-                                  "scatter_rms_deg": float(np.sqrt(np.mean(_angle_deg(fits[sel], m) ** 2)))})
+                                  "bias_deg": float(angular_error_deg(mean[:1], s[None])[0]),
+                                  "scatter_rms_deg": float(np.sqrt(np.mean(angular_error_deg(fits[sel], mean) ** 2)))})
         out["tables"][f"degree {degree}"] = {
             "theta68": float(np.quantile(err, 0.68)), "median_error": float(np.median(err)),
             "mean_bias_deg": float(np.mean([d["bias_deg"] for d in per_direction])),

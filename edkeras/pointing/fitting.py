@@ -32,7 +32,7 @@ from edkeras.pointing.tables import (
     SMOOTHINGS,
     LikelihoodTable,
 )
-from edkeras.reco.predictions import MIRROR_TAG, Predictions
+from edkeras.reco.predictions import Predictions, single_model
 
 __all__ = [
     "build_table",
@@ -356,8 +356,7 @@ def build_table(
             table = with_acceptance(table, acc)
         return _with_sense(table, sense, calibration, model)
 
-    # one model identity, or none: predictions of several models ("a+b") make tables of no single model
-    model = pred.model if "+" not in pred.model.removesuffix(MIRROR_TAG) else ""
+    model = single_model(pred.model)  # predictions of several models make tables of no single model
     if not response_degree:
         return fit(None)
     ref = _reference_directions(pred, reference)

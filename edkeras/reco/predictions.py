@@ -22,11 +22,17 @@ from edkeras.core.files import atomic_path
 from edkeras.core.vmf import kappa_from_sigma
 from edkeras.reco.metrics import angular_error_deg
 
-__all__ = ["MIRROR_TAG", "Predictions", "PredictionsError", "load_predictions", "save_predictions"]
+__all__ = ["MIRROR_TAG", "Predictions", "PredictionsError", "load_predictions", "save_predictions", "single_model"]
 
 MIRROR_TAG = "+mirror8"
 """Appended to a model's identity when its predictions are averaged over the mirror group
 (tables built from plain predictions then refuse them, and the other way round)."""
+
+
+def single_model(identity: str) -> str:
+    """``identity`` when it names one model (plain or ``MIRROR_TAG`` predictions), "" when it
+    joins several (``Predictions.concatenate`` of different models gives "a+b")."""
+    return identity if "+" not in identity.removesuffix(MIRROR_TAG) else ""
 
 _STRINGS = ("split", "run", "model")
 """The string scalars of a predictions file."""
