@@ -103,7 +103,7 @@ def test_the_pointing_study_builds_its_tables_and_bursts_from_mirror_averaged_di
 
     src = pa.source_run(tmp_path, ["pretrained:compact_vmf"], fallback=None)
     size = ps.study_size(True, k=2, per_direction=100, bursts=4, per_size=3, es=20, cc=60, sizes=[10],
-                         calibration=300, degree=1, acc=0, cal_dirs=0)
+                         calibration=300, degree=1, acc=0, cal_dirs=0, symmetric=False, network_tables="auto")
     tables = ps.pointing_tables(src, tmp_path, size, seed=0, pool_es_fraction=0.5, table_method="kde", kappa_bins=0,
                                 smoke=True, mirror_average=True)
     assert tables.mirror_average and "eight mirror images" in tables.describe(src, size, "kde")

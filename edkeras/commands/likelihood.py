@@ -107,6 +107,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "directions the reconstruction prefers anyway: 1-4 (4 needs >= 240 events from many directions), "
         "0 (none, as the earlier tables); default auto: 4 when the input allows it, else 0 with a note",
     )
+    parser.add_argument(
+        "--mirror-symmetric",
+        action="store_true",
+        help="response map and acceptance that respect the detector's eight mirror images (sign flips of x, y, "
+        "z; exact for simulated events): an eighth of the coefficients from the same events; a symmetric map "
+        "has odd degree, so use --response-degree 1 or 3",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
 
 
@@ -170,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         "response_degree": _degree(args.response_degree, "response-degree", auto=1, highest=3),
         "acceptance_degree": _degree(args.acceptance_degree, "acceptance-degree", auto=4, highest=4),
         "sense": args.sense,
+        "mirror_symmetric": args.mirror_symmetric,
     }
     # "auto" falls back to plain tables, with a note, where the input cannot carry a map or an
     # acceptance (one supernova direction, too few events); an explicit degree is an error then

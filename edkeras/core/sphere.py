@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from edkeras.core.errors import PointingError
 from edkeras.core.vmf import orthonormal_basis
 
-__all__ = ["deflect", "fibonacci_lattice", "isotropic", "monomials", "normalise", "random_directions", "rotate_to"]
+__all__ = ["deflect", "fibonacci_lattice", "isotropic", "monomial_powers", "monomials", "normalise", "random_directions", "rotate_to"]
 
 
 def normalise(v: np.ndarray) -> np.ndarray:
@@ -110,10 +110,15 @@ def rotate_to(vectors: Any, source: Any, target: Any, spin: float = 0.0) -> np.n
     return out
 
 
+def monomial_powers(degree: int) -> list[tuple[int, int, int]]:
+    """The exponents (a, b, c) of the columns of :func:`monomials`, in its order."""
+    return [(a, b, t - a - b) for t in range(int(degree) + 1) for a in range(t, -1, -1) for b in range(t - a, -1, -1)]
+
+
 def monomials(d: Any, degree: int) -> np.ndarray:
     """(N, n) x^a y^b z^c of the rows of ``d`` for every a + b + c ≤ ``degree``: 1, x, y, z, x², xy, …
 
-    Ordered by total degree, then by falling a, then by falling b.
+    Ordered by total degree, then by falling a, then by falling b (:func:`monomial_powers`).
     """
     d = np.atleast_2d(np.asarray(d, dtype=np.float64))
     degree = int(degree)
@@ -123,7 +128,7 @@ def monomials(d: Any, degree: int) -> np.ndarray:
     for k in range(1, degree + 1):
         np.multiply(powers[:, k - 1], d.T, out=powers[:, k])
     px, py, pz = powers
-    terms = [(a, b, t - a - b) for t in range(degree + 1) for a in range(t, -1, -1) for b in range(t - a, -1, -1)]
+    terms = monomial_powers(degree)
     out = np.empty((n, len(terms)))
     for j, (a, b, c) in enumerate(terms):
         np.multiply(px[a], py[b], out=out[:, j])

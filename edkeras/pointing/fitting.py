@@ -9,8 +9,14 @@ from typing import Any
 import numpy as np
 
 from edkeras.core.errors import AcceptanceError, TableError
-from edkeras.pointing.acceptance import Acceptance, fit_acceptance, real_harmonics
-from edkeras.pointing.response import Response, fit_response
+from edkeras.pointing.acceptance import PRIOR_SIGMA, Acceptance, fit_acceptance, real_harmonics
+from edkeras.pointing.response import (
+    MIRROR_SIGNS,
+    Response,
+    calibration_events,
+    fit_response,
+    refine_response,
+)
 from edkeras.pointing.rows import (
     FLOOR,
     METHODS,
@@ -292,6 +298,7 @@ def build_table(
     response_iterations: int = 2,
     acceptance_degree: int = 0,
     sense: str = "auto",
+    mirror_symmetric: bool = False,
     **options: Any,
 ) -> LikelihoodTable:
     """Fit a table from one or more predictions files' contents (never the test split).
@@ -311,6 +318,9 @@ def build_table(
         sense: ``"predicted"``, ``"oriented"`` (rows of the directions turned to their true
             sense, with the calibration of the predictions' ``flip_probability``; see the
             module notes) or ``"auto"``: oriented when the predictions carry flip probabilities.
+        mirror_symmetric: a response map and an acceptance that respect the detector's eight
+            mirror images (:func:`~edkeras.pointing.response.mirror_mask`): far fewer coefficients
+            to fit from the same calibration events (``docs/methods.md``).
         **options: the keyword arguments of :func:`fit_table` (``reference`` chooses the key).
 
     Returns:
@@ -352,6 +362,7 @@ def build_table(
                 interaction=pred.interaction,
                 l_max=acceptance_degree,
                 where=where,
+                mirror_symmetric=mirror_symmetric,
             )
             table = with_acceptance(table, acc)
         return _with_sense(table, sense, calibration, model)
@@ -363,7 +374,7 @@ def build_table(
     sel = np.ones(len(ref), dtype=bool)
     if pred.interaction is not None and np.any(pred.interaction == 1):
         sel = pred.interaction == 1
-    response = fit_response(pred.predictions[sel], ref[sel], response_degree, where=where)
+    response = fit_response(pred.predictions[sel], ref[sel], response_degree, where, mirror_symmetric)
     table = fit(response)
     for _ in range(int(response_iterations)):
         response = refine_response(
@@ -373,6 +384,7 @@ def build_table(
             pred.energies[sel],
             kappa=None if kappa is None else kappa[sel],
             interaction=None if pred.interaction is None else pred.interaction[sel],
+            mirror_symmetric=mirror_symmetric,
         )
         table = fit(response)
     return table
@@ -431,78 +443,6 @@ def _with_sense(
     return replace(table, sense=sense, flip_calibration=calibration, components=comps, model=model)
 
 
-def _calibration_events(
-    table: LikelihoodTable, predicted: Any, reference: Any, energy: Any, kappa: Any, interaction: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(d, s, E, κ, interaction) of the calibration events a table can use: finite, inside its energy range."""
-    d = np.asarray(predicted, dtype=np.float64).reshape(-1, 3)
-    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
-    e = np.asarray(energy, dtype=np.float64).ravel()
-    k = None if kappa is None else np.asarray(kappa, dtype=np.float64).ravel()
-    use = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(r), axis=1) & np.isfinite(e)
-    use &= (e >= table.energy_edges[0]) & (e < table.energy_edges[-1])
-    if k is not None:
-        use &= np.isfinite(k)
-    it = None if interaction is None else np.asarray(interaction).ravel()[use]
-    return d[use], r[use], e[use], None if k is None else k[use], it
-
-
-def refine_response(
-    table: LikelihoodTable,
-    predicted: Any,
-    reference: Any,
-    energy: Any,
-    kappa: Any = None,
-    interaction: Any = None,
-) -> Response:
-    """The response map that maximises the table's own likelihood of a calibration sample.
-
-    The least-squares map follows the **mean** predicted direction, but a burst fit finds the
-    direction whose m̂(s) maximises Σ ln P(d·m̂(s)): for a cloud of predictions squeezed
-    along one axis that is not the mean. Maximising the mean ln P(d_i · m̂(s_i) | E_i) over
-    the map's coefficients (with the table held fixed; Powell's method, the table being
-    piecewise linear) makes m̂ the centre the burst fit will look for. On a toy
-    reconstruction (vMF κ = 4 around s, then y·0.25 and z·0.6; 300-event bursts) the
-    burst error fell from 18.5° (no map) and 10° (least squares) to 2.8°, the statistical
-    error of such bursts (``tests/test_pointing.py``). A table with an acceptance
-    maximises ln P − ln Z(s), the likelihood the burst fit uses.
-
-    Args:
-        table: a table carrying the current map in ``table.response``.
-        predicted, reference: (N, 3) reconstructed and true (neutrino) directions.
-        energy: (N,) reconstructed energies, MeV; events outside the table's range are not used.
-        kappa, interaction: per event, as :meth:`LikelihoodTable.pdf` takes them.
-
-    Returns:
-        The refined map (same degree).
-    """
-    from scipy.optimize import minimize
-
-    if table.response is None:
-        raise TableError("refine_response: the table carries no response map to refine")
-    d, r, e, k, it = _calibration_events(table, predicted, reference, energy, kappa, interaction)
-    degree = table.response.degree
-    phi = Response.monomials(r, degree)
-    shape = table.response.coefficients.shape
-    acc = table.acceptance
-    l_max = 0 if acc is None else acc.l_max
-    _, lam, density = table.event_terms(r, e, k, it, l_max)  # the rows stay fixed while the map moves
-    norm_z = None if acc is None else acc.per_event(lam)
-
-    def nll(c: np.ndarray) -> float:
-        m = phi @ c.reshape(shape)
-        m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-        value = -float(np.mean(np.log(density(np.einsum("ij,ij->i", d, m)))))
-        if norm_z is not None:
-            value += float(np.mean(np.log(norm_z(m))))
-        return value
-
-    res = minimize(
-        nll, table.response.coefficients.ravel(), method="Powell", options={"xtol": 1e-3, "ftol": 1e-6}
-    )
-    return Response(degree=degree, coefficients=np.asarray(res.x).reshape(shape))
-
-
 def fit_table_acceptance(
     table: LikelihoodTable,
     predicted: Any,
@@ -512,6 +452,7 @@ def fit_table_acceptance(
     interaction: Any = None,
     l_max: int = 4,
     where: str = "predictions",
+    mirror_symmetric: bool = False,
 ) -> Acceptance:
     """The reconstruction's detector-frame acceptance g(d), fitted with ``table`` held fixed.
 
@@ -525,11 +466,13 @@ def fit_table_acceptance(
         energy, kappa, interaction: per event, as :meth:`LikelihoodTable.pdf` takes them.
         l_max: highest harmonic degree.
         where: what to name in errors.
+        mirror_symmetric: g(Md) = g(d) for the eight mirror images M (every event is counted at
+            all eight, the prior kept at the strength of the events themselves).
 
     Raises:
         AcceptanceError: too few events, or reference directions that do not span the sky.
     """
-    d, r, e, k, it = _calibration_events(table, predicted, reference, energy, kappa, interaction)
+    d, r, e, k, it = calibration_events(table, predicted, reference, energy, kappa, interaction)
     n_coef = (int(l_max) + 1) ** 2 - 1
     if len(d) < 10 * n_coef:
         raise AcceptanceError(
@@ -543,7 +486,11 @@ def fit_table_acceptance(
             f"degree {l_max}; it needs events from many directions (an isotropic calibration sample)"
         )
     mapped, lam, _ = table.event_terms(r, e, k, it, l_max)
-    return fit_acceptance(d, mapped, lam, l_max)
+    if not mirror_symmetric:
+        return fit_acceptance(d, mapped, lam, l_max)
+    n = len(MIRROR_SIGNS)
+    d, mapped = ((MIRROR_SIGNS[:, None] * v[None]).reshape(-1, 3) for v in (d, mapped))
+    return fit_acceptance(d, mapped, np.tile(lam, (n, 1)), l_max, prior_sigma=PRIOR_SIGMA / np.sqrt(n))
 
 
 def with_acceptance(table: LikelihoodTable, acceptance: Acceptance | None) -> LikelihoodTable:

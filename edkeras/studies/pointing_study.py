@@ -23,12 +23,14 @@ from edkeras.pointing import (
     build_table,
     delta_log_likelihood,
     direction_groups,
+    load_table,
     plan_bursts,
     pointing_resolution,
     region_thresholds,
     save_table,
 )
 from edkeras.pointing.sky import nu_direction_from_radec, radec_separation_deg
+from edkeras.reco.pretrained import PREFIX, resolve_tables
 from edkeras.reports.alert import write_alert
 from edkeras.reports.markdown import markdown_table
 from edkeras.studies import analysis as pa
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 CLASSIFICATIONS = ("perfect", "classifier", "mixed")
+NETWORK_TABLES = ("auto", "calibration")
+"""The network row's tables: a shipped model's own ("auto", a run's are always the study's) or the study's."""
 """How bursts tell ES from CC: the truth, the events' ES probability, or the expected fractions alone."""
 
 _MODE_LABELS = {"perfect": "perfect ES/CC", "classifier": "ES/CC classifier", "mixed": "expected fractions only"}
@@ -62,7 +66,8 @@ def study_size(smoke: bool, **full: Any) -> dict[str, Any]:
         return dict(full)
     return {"k": 2, "per_direction": 100, "bursts": 4, "per_size": 3, "es": min(full["es"], 20),
             "cc": min(full["cc"], 60), "sizes": [10, 30], "calibration": 400 if full["calibration"] else 0,
-            "degree": min(full["degree"], 1), "acc": min(full["acc"], 2), "cal_dirs": min(full["cal_dirs"], 2)}
+            "degree": min(full["degree"], 1), "acc": min(full["acc"], 2), "cal_dirs": min(full["cal_dirs"], 2),
+            "symmetric": full["symmetric"], "network_tables": full["network_tables"]}
 
 
 def check_classification(classification: str, classifier: str) -> None:
@@ -86,6 +91,8 @@ class PointingTables:
     fits: dict[str, list[Any]]
     n_validation: int
     mirror_average: bool = False
+    network_from: str = ""
+    """Where the network's tables come from: "" (this study's events) or the shipped tables' spec."""
 
     @property
     def for_bursts(self) -> dict[str, Any]:
@@ -100,6 +107,12 @@ class PointingTables:
         text = (f"{src.describe()} Tables ({table_method}, reference: neutrino) from {n_fit} events ({self.n_validation} "
                 f"validation{calibration}), response map of degree {size['degree']} and acceptance of degree "
                 f"{size['acc']} for the reconstructions unless marked otherwise: {kinds}.")
+        if size["symmetric"]:
+            text += (" Response maps and acceptances respect the detector's eight mirror images (`mirror_symmetric`: "
+                     "each event informs them at all eight, with an eighth of the coefficients).")
+        if self.network_from:
+            text += (f" The row *network* uses the tables shipped with the model (`{self.network_from}`, as `edkeras point` "
+                     "and `edkeras alert` do; built on their own calibration sample); its variants use this study's.")
         if self.mirror_average:
             text += (" The network's directions, in the tables and in every burst below, are averaged over each event's "
                      "eight mirror images (`mirror_average`).")
@@ -136,16 +149,23 @@ def pointing_tables(
                                   sim_config=SimConfig(es_fraction=pool_es_fraction), mirror_average=mirror_average)
         for name in fits:
             fits[name].append(cal[sample_key(name)])
+    if size["network_tables"] not in NETWORK_TABLES:
+        raise InputError(f"network_tables must be one of {', '.join(NETWORK_TABLES)}; received {size['network_tables']!r}")
+    # a shipped model points with its shipped tables, as edkeras point and alert do (they hold plain directions)
+    shipped = size["network_tables"] == "auto" and src.shipped and not mirror_average
     options = {"method": table_method, "reference": "neutrino", "min_events": 5 if smoke else 20}
-    recon = {"response_degree": size["degree"], "acceptance_degree": size["acc"]}
-    tables = {name: build_table(p, **({} if name == "true directions" else recon), **options) for name, p in fits.items()}
+    recon = {"response_degree": size["degree"], "acceptance_degree": size["acc"], "mirror_symmetric": size["symmetric"]}
+    tables = {name: load_table(resolve_tables(f"{PREFIX}{src.name}")) if shipped and name == "network"
+              else build_table(p, **({} if name == "true directions" else recon), **options) for name, p in fits.items()}
     for name in ("classical", "network"):
         if size["acc"]:
-            tables[f"{name}, no acceptance"] = build_table(fits[name], response_degree=size["degree"], **options)
+            tables[f"{name}, no acceptance"] = build_table(fits[name], response_degree=size["degree"],
+                                                           mirror_symmetric=size["symmetric"], **options)
         tables[f"{name}, no response map"] = build_table(fits[name], **options)
     if kappa_bins and fits["network"][0].kappa_equivalent is not None:
         tables["network, κ-weighted"] = build_table(fits["network"], kappa_bins=kappa_bins, **recon, **options)
-    return PointingTables(tables, fits, 0 if val is None else len(val), mirror_average)
+    return PointingTables(tables, fits, 0 if val is None else len(val), mirror_average,
+                          f"{PREFIX}{src.name}" if shipped else "")
 
 
 @dataclass
@@ -386,7 +406,8 @@ def summary(
         "collapsed_model": bool(pa.collapse_note(pool.pool["network"])), "n_es": size["es"], "n_cc": size["cc"],
         "n_bursts": size["bursts"], "classification": classification, "table_method": table_method, "method": "resample",
         "tables_from": tables_from, "calibration_events": size["calibration"], "response_degree": size["degree"],
-        "acceptance_degree": size["acc"], "mirror_average": tables.mirror_average, "sample_events": len(pool.truth), "supernova_directions": len(pool.directions),
+        "acceptance_degree": size["acc"], "mirror_symmetric": size["symmetric"], "network_tables_from": tables.network_from or "study",
+        "mirror_average": tables.mirror_average, "sample_events": len(pool.truth), "supernova_directions": len(pool.directions),
         "network_pointing_theta68": results["network"].theta68,
         "truth_pointing_theta68": results["true directions"].theta68,
         "classical_pointing_theta68": results["classical"].theta68,
